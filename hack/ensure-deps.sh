@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system packages and npm dependencies weft's tests and demo use, only when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+
+if ((${#need[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-deps: missing packages (${need[*]}); run as root or install them with apt-get" >&2
+  else
+    echo "ensure-deps: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "ensure-deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi

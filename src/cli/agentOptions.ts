@@ -1,0 +1,102 @@
+import { FlagError } from '../errors.js';
+
+/** The validated, typed form of `weft agent`'s flags. */
+export interface AgentOptions {
+  readonly etcd: EtcdOptions;
+  readonly iface: readonly string[];
+  readonly ifaceRegex: readonly string[];
+  readonly ifaceCanReach?: string;
+  readonly publicIp?: string;
+  readonly subnetFile: string;
+  readonly subnetLeaseRenewMarginMinutes: number;
+  readonly ipMasq: boolean;
+  readonly iptablesForwardRules: boolean;
+  readonly iptablesResyncSeconds: number;
+  readonly healthzIp: string;
+  readonly healthzPort: number;
+  readonly kubeSubnetMgr: boolean;
+  readonly kubeconfigFile?: string;
+  readonly kubeApiUrl?: string;
+  readonly kubeAnnotationPrefix: string;
+  readonly netConfigPath: string;
+  readonly verbosity: number;
+}
+
+export interface EtcdOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly keyFile?: string;
+  readonly certFile?: string;
+  readonly caFile?: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+/** What commander hands back: camel-cased flag names, already parsed per flag. */
+export type RawAgentFlags = Record<string, unknown>;
+
+function str(raw: RawAgentFlags, key: string): string | undefined {
+  const value = raw[key];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function bool(raw: RawAgentFlags, key: string): boolean {
+  // commander stores `true` for a bare `--flag`; an explicit value went through parseBool.
+  return raw[key] === true;
+}
+
+/** Cross-flag rules that no single flag's parser can check. */
+export function buildAgentOptions(raw: RawAgentFlags): AgentOptions {
+  const keyFile = str(raw, 'etcdKeyfile');
+  const certFile = str(raw, 'etcdCertfile');
+  if ((keyFile === undefined) !== (certFile === undefined)) {
+    throw new FlagError(
+      `--etcd-keyfile and --etcd-certfile go together (got keyfile ${keyFile ?? 'unset'}, certfile ${certFile ?? 'unset'})`,
+    );
+  }
+  const username = str(raw, 'etcdUsername');
+  const password = str(raw, 'etcdPassword');
+  if (password !== undefined && username === undefined) {
+    throw new FlagError('--etcd-password needs --etcd-username');
+  }
+  const endpoints = String(raw['etcdEndpoints']).split(',');
+  const caFile = str(raw, 'etcdCafile');
+  if ((caFile || certFile) && !endpoints.every((e) => e.startsWith('https://'))) {
+    throw new FlagError(
+      `--etcd-cafile/--etcd-certfile need https:// endpoints (got --etcd-endpoints ${endpoints.join(',')})`,
+    );
+  }
+  const kubeSubnetMgr = bool(raw, 'kubeSubnetMgr');
+  const kubeconfigFile = str(raw, 'kubeconfigFile');
+  const kubeApiUrl = str(raw, 'kubeApiUrl');
+  const ifaceCanReach = str(raw, 'ifaceCanReach');
+  const publicIp = str(raw, 'publicIp');
+  return {
+    etcd: {
+      endpoints,
+      prefix: String(raw['etcdPrefix']),
+      ...(keyFile ? { keyFile } : {}),
+      ...(certFile ? { certFile } : {}),
+      ...(caFile ? { caFile } : {}),
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+    },
+    iface: (raw['iface'] as string[] | undefined) ?? [],
+    ifaceRegex: (raw['ifaceRegex'] as string[] | undefined) ?? [],
+    ...(ifaceCanReach ? { ifaceCanReach } : {}),
+    ...(publicIp ? { publicIp } : {}),
+    subnetFile: String(raw['subnetFile']),
+    subnetLeaseRenewMarginMinutes: Number(raw['subnetLeaseRenewMargin']),
+    ipMasq: bool(raw, 'ipMasq'),
+    iptablesForwardRules: bool(raw, 'iptablesForwardRules'),
+    iptablesResyncSeconds: Number(raw['iptablesResync']),
+    healthzIp: String(raw['healthzIp']),
+    healthzPort: Number(raw['healthzPort']),
+    kubeSubnetMgr,
+    ...(kubeconfigFile ? { kubeconfigFile } : {}),
+    ...(kubeApiUrl ? { kubeApiUrl } : {}),
+    kubeAnnotationPrefix: String(raw['kubeAnnotationPrefix']),
+    netConfigPath: String(raw['netConfigPath']),
+    verbosity: Number(raw['verbosity']),
+  };
+}

@@ -1,0 +1,210 @@
+import { ConfigError } from '../errors.js';
+import {
+  type Ipv4Subnet,
+  formatIpv4,
+  maskOf,
+  parseIpv4,
+  parseIpv4Cidr,
+  ipv4ToNumber,
+  subnetContainsAddress,
+  subnetSize,
+  lastAddress,
+} from '../net/ipv4.js';
+import { lookupField, requireObject } from './jsonFields.js';
+
+export type BackendType = 'vxlan' | 'host-gw';
+
+export interface VxlanBackendConfig {
+  readonly type: 'vxlan';
+  readonly vni: number;
+  /** UDP port; 0 means the kernel default (8472), as in Flannel. */
+  readonly port: number;
+  readonly gbp: boolean;
+  readonly learning: boolean;
+  readonly directRouting: boolean;
+  /** 0 means "external interface MTU minus the VXLAN overhead". */
+  readonly mtu: number;
+}
+
+export interface HostGwBackendConfig {
+  readonly type: 'host-gw';
+}
+
+export type BackendConfig = VxlanBackendConfig | HostGwBackendConfig;
+
+export interface NetworkConfig {
+  readonly network: Ipv4Subnet;
+  readonly subnetLen: number;
+  readonly subnetMin: number;
+  readonly subnetMax: number;
+  readonly enableIPv4: boolean;
+  readonly enableIPv6: boolean;
+  readonly ipv6Network?: string;
+  readonly backend: BackendConfig;
+}
+
+export const VXLAN_DEFAULT_VNI = 1;
+export const VXLAN_KERNEL_DEFAULT_PORT = 8472;
+/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) headers. */
+export const VXLAN_OVERHEAD = 50;
+
+/**
+ * Parses the network config JSON exactly as Flannel reads it (Go's encoding/json: key names match
+ * case-insensitively, unknown keys are ignored) and applies Flannel's defaults. Every rejection
+ * names the field and the value.
+ */
+export function parseNetworkConfig(json: string, source = 'network config'): NetworkConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new ConfigError(source, json.slice(0, 80), `is not valid JSON: ${(err as Error).message}`);
+  }
+  return validateNetworkConfig(raw);
+}
+
+export function validateNetworkConfig(raw: unknown): NetworkConfig {
+  const root = requireObject(raw, 'network config');
+  const enableIPv4 = optionalBoolean(root, 'EnableIPv4', true);
+  const enableIPv6 = optionalBoolean(root, 'EnableIPv6', false);
+  if (!enableIPv4) {
+    throw new ConfigError('EnableIPv4', false, 'IPv6-only networks are not supported by weft yet');
+  }
+  if (enableIPv6) {
+    throw new ConfigError('EnableIPv6', true, 'dual-stack networks are not supported by weft yet');
+  }
+  const ipv6Network = lookupField(root, 'IPv6Network');
+  if (ipv6Network !== undefined && ipv6Network !== null && ipv6Network !== '' && typeof ipv6Network !== 'string') {
+    throw new ConfigError('IPv6Network', ipv6Network, 'must be a string in CIDR notation');
+  }
+
+  const networkRaw = lookupField(root, 'Network');
+  if (typeof networkRaw !== 'string' || networkRaw === '') {
+    throw new ConfigError('Network', networkRaw, 'is required and must be an IPv4 CIDR such as "10.244.0.0/16"');
+  }
+  const parsed = parseIpv4Cidr(networkRaw);
+  if (!parsed.ok) throw new ConfigError('Network', networkRaw, parsed.reason);
+  const network = parsed.subnet;
+
+  const subnetLen = resolveSubnetLen(root, network);
+  const size = subnetSize(subnetLen);
+  const subnetMin = resolveBound(root, 'SubnetMin', network, subnetLen, network.address + size);
+  const subnetMax = resolveBound(root, 'SubnetMax', network, subnetLen, lastAddress(network) + 1 - size);
+  if (subnetMin > subnetMax) {
+    throw new ConfigError(
+      'SubnetMin',
+      formatIpv4(subnetMin),
+      `is above SubnetMax ${formatIpv4(subnetMax)}, so no subnet can be leased`,
+    );
+  }
+
+  return {
+    network,
+    subnetLen,
+    subnetMin,
+    subnetMax,
+    enableIPv4,
+    enableIPv6,
+    ...(typeof ipv6Network === 'string' && ipv6Network !== '' ? { ipv6Network } : {}),
+    backend: parseBackend(lookupField(root, 'Backend')),
+  };
+}
+
+function resolveSubnetLen(root: Record<string, unknown>, network: Ipv4Subnet): number {
+  const raw = lookupField(root, 'SubnetLen');
+  if (raw === undefined || raw === null || raw === 0) {
+    // Flannel's rule: /24 per host for networks of /21 and larger, otherwise 4 subnets' worth.
+    return network.prefixLength < 22 ? 24 : network.prefixLength + 2;
+  }
+  if (!Number.isInteger(raw)) throw new ConfigError('SubnetLen', raw, 'must be an integer prefix length');
+  const len = raw as number;
+  if (len > 30) throw new ConfigError('SubnetLen', len, 'must be at most 30 so each host has usable addresses');
+  if (len < network.prefixLength + 2) {
+    throw new ConfigError(
+      'SubnetLen',
+      len,
+      `must be at least ${network.prefixLength + 2} so Network /${network.prefixLength} holds four or more subnets`,
+    );
+  }
+  return len;
+}
+
+function resolveBound(
+  root: Record<string, unknown>,
+  field: 'SubnetMin' | 'SubnetMax',
+  network: Ipv4Subnet,
+  subnetLen: number,
+  fallback: number,
+): number {
+  const raw = lookupField(root, field);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const address = typeof raw === 'string' ? parseIpv4(raw) : undefined;
+  if (!address) throw new ConfigError(field, raw, 'must be an IPv4 address');
+  const value = ipv4ToNumber(address);
+  if (!subnetContainsAddress(network, value)) {
+    throw new ConfigError(field, raw, `is outside Network ${formatIpv4(network.address)}/${network.prefixLength}`);
+  }
+  if (((value & maskOf(subnetLen)) >>> 0) !== value) {
+    throw new ConfigError(field, raw, `is not on a /${subnetLen} (SubnetLen) boundary`);
+  }
+  return value;
+}
+
+function parseBackend(raw: unknown): BackendConfig {
+  if (raw === undefined || raw === null) return vxlanDefaults();
+  const backend = requireObject(raw, 'Backend');
+  const typeRaw = lookupField(backend, 'Type') ?? 'vxlan';
+  if (typeRaw === 'vxlan') {
+    return {
+      type: 'vxlan',
+      vni: integerInRange(backend, 'VNI', VXLAN_DEFAULT_VNI, 1, 16_777_215),
+      port: integerInRange(backend, 'Port', 0, 0, 65_535),
+      gbp: optionalBoolean(backend, 'GBP', false, 'Backend.'),
+      learning: optionalBoolean(backend, 'Learning', false, 'Backend.'),
+      directRouting: optionalBoolean(backend, 'DirectRouting', false, 'Backend.'),
+      mtu: integerInRange(backend, 'MTU', 0, 0, 65_535, (v) => v === 0 || v >= 576, 'must be 0 (automatic) or at least 576'),
+    };
+  }
+  if (typeRaw === 'host-gw') return { type: 'host-gw' };
+  throw new ConfigError('Backend.Type', typeRaw, 'must be "vxlan" or "host-gw"');
+}
+
+function vxlanDefaults(): VxlanBackendConfig {
+  return { type: 'vxlan', vni: VXLAN_DEFAULT_VNI, port: 0, gbp: false, learning: false, directRouting: false, mtu: 0 };
+}
+
+function optionalBoolean(obj: Record<string, unknown>, field: string, fallback: boolean, path = ''): boolean {
+  const raw = lookupField(obj, field);
+  if (raw === undefined || raw === null) return fallback;
+  if (typeof raw !== 'boolean') throw new ConfigError(`${path}${field}`, raw, 'must be true or false');
+  return raw;
+}
+
+function integerInRange(
+  obj: Record<string, unknown>,
+  field: string,
+  fallback: number,
+  min: number,
+  max: number,
+  extra?: (value: number) => boolean,
+  extraReason?: string,
+): number {
+  const raw = lookupField(obj, field);
+  if (raw === undefined || raw === null) return fallback;
+  if (!Number.isInteger(raw) || (raw as number) < min || (raw as number) > max) {
+    throw new ConfigError(`Backend.${field}`, raw, `must be an integer in ${min}..${max}`);
+  }
+  if (extra && !extra(raw as number)) throw new ConfigError(`Backend.${field}`, raw, extraReason ?? 'is invalid');
+  return raw as number;
+}
+
+/** The kernel's VXLAN port when the config leaves it at 0. */
+export function effectiveVxlanPort(backend: VxlanBackendConfig): number {
+  return backend.port === 0 ? VXLAN_KERNEL_DEFAULT_PORT : backend.port;
+}
+
+/** MTU handed to pods through subnet.env. */
+export function podMtu(backend: BackendConfig, externalMtu: number): number {
+  if (backend.type === 'host-gw') return externalMtu;
+  return backend.mtu > 0 ? backend.mtu : externalMtu - VXLAN_OVERHEAD;
+}

@@ -1,0 +1,144 @@
+import ipaddr from 'ipaddr.js';
+import type { BackendConfig, NetworkConfig } from '../config/networkConfig.js';
+import { isPlainObject, lookupField } from '../config/jsonFields.js';
+import {
+  type Ipv4Subnet,
+  formatSubnet,
+  isUsableUnicastIpv4,
+  parseIpv4,
+  subnetContainsSubnet,
+  subnetsEqual,
+  subnetsOverlap,
+} from '../net/ipv4.js';
+import { parseSubnetKey } from './subnetKey.js';
+
+/** What a host publishes about itself; serialised exactly as Flannel's LeaseAttrs. */
+export interface LeaseAttrs {
+  readonly publicIP: string;
+  readonly backendType: string;
+  /** Backend-specific, e.g. {"VNI":1,"VtepMAC":"…"} for vxlan; null for host-gw. */
+  readonly backendData: unknown;
+}
+
+/** A lease as read from the datastore, before any safety check. */
+export interface RawLease {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** A peer lease that passed validation: every field is typed and safe to hand to the kernel. */
+export interface PeerLease {
+  readonly key: string;
+  readonly subnet: Ipv4Subnet;
+  readonly publicIP: string;
+  readonly backendType: BackendConfig['type'];
+  /** Present for vxlan peers. */
+  readonly vxlan?: { readonly vni: number; readonly vtepMac: string };
+}
+
+export type LeaseValidation = { ok: true; lease: PeerLease } | { ok: false; reason: string };
+
+export interface LeaseValidationContext {
+  readonly config: NetworkConfig;
+  /** This host's own subnet: a peer claiming it (or overlapping it) would hijack our traffic. */
+  readonly ownSubnet?: Ipv4Subnet;
+  /** Subnets no peer may claim, such as the underlay's own. */
+  readonly forbidden?: readonly Ipv4Subnet[];
+}
+
+export function serializeLeaseAttrs(attrs: LeaseAttrs): string {
+  return JSON.stringify({
+    PublicIP: attrs.publicIP,
+    PublicIPv6: null,
+    BackendType: attrs.backendType,
+    BackendData: attrs.backendData ?? null,
+  });
+}
+
+/** Reads the attributes of any lease value; undefined when it is not even shaped like one. */
+export function parseLeaseAttrs(value: string): LeaseAttrs | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(raw)) return undefined;
+  const publicIP = lookupField(raw, 'PublicIP');
+  const backendType = lookupField(raw, 'BackendType');
+  if (typeof publicIP !== 'string' || typeof backendType !== 'string') return undefined;
+  return { publicIP, backendType, backendData: lookupField(raw, 'BackendData') ?? null };
+}
+
+const MAC_PATTERN = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
+/** A MAC usable as a VTEP address: well-formed, not multicast/broadcast, not all zeros. */
+export function parseUnicastMac(text: unknown): string | undefined {
+  if (typeof text !== 'string') return undefined;
+  const mac = text.toLowerCase();
+  if (!MAC_PATTERN.test(mac)) return undefined;
+  const firstOctet = parseInt(mac.slice(0, 2), 16);
+  if ((firstOctet & 1) === 1 || mac === '00:00:00:00:00:00') return undefined;
+  return mac;
+}
+
+/**
+ * Decides whether a peer lease is safe to route. Datastore content is untrusted: a lease that
+ * claims our subnet, lies outside Network, or names a broadcast endpoint would let one bad record
+ * black-hole or hijack traffic, so anything not provably well-formed is rejected with a reason.
+ */
+export function validatePeerLease(raw: RawLease, ctx: LeaseValidationContext): LeaseValidation {
+  const { config } = ctx;
+  const subnet = parseSubnetKey(raw.key);
+  if (!subnet) return { ok: false, reason: `key ${JSON.stringify(raw.key)} is not a subnet key like 10.5.52.0-24` };
+  if (!subnetContainsSubnet(config.network, subnet)) {
+    return { ok: false, reason: `subnet ${formatSubnet(subnet)} is outside Network ${formatSubnet(config.network)}` };
+  }
+  if (subnet.prefixLength !== config.subnetLen) {
+    return { ok: false, reason: `subnet ${formatSubnet(subnet)} is not a /${config.subnetLen} (SubnetLen)` };
+  }
+  if (ctx.ownSubnet && (subnetsEqual(subnet, ctx.ownSubnet) || subnetsOverlap(subnet, ctx.ownSubnet))) {
+    return { ok: false, reason: `subnet ${formatSubnet(subnet)} is this host's own subnet` };
+  }
+  for (const forbidden of ctx.forbidden ?? []) {
+    if (subnetsOverlap(subnet, forbidden)) {
+      return { ok: false, reason: `subnet ${formatSubnet(subnet)} overlaps protected ${formatSubnet(forbidden)}` };
+    }
+  }
+  const attrs = parseLeaseAttrs(raw.value);
+  if (!attrs) return { ok: false, reason: 'value is not a lease JSON object with PublicIP and BackendType' };
+  const publicIP = parseIpv4(attrs.publicIP);
+  if (!publicIP || !isUsableUnicastIpv4(publicIP)) {
+    return { ok: false, reason: `PublicIP ${JSON.stringify(attrs.publicIP)} is not a unicast IPv4 address` };
+  }
+  if (attrs.backendType !== config.backend.type) {
+    return {
+      ok: false,
+      reason: `BackendType ${JSON.stringify(attrs.backendType)} does not match ours (${config.backend.type})`,
+    };
+  }
+  const base = { key: raw.key, subnet, publicIP: publicIP.toString() };
+  if (config.backend.type === 'host-gw') return { ok: true, lease: { ...base, backendType: 'host-gw' } };
+
+  if (!isPlainObject(attrs.backendData)) return { ok: false, reason: 'BackendData is missing for a vxlan lease' };
+  const vtepMac = parseUnicastMac(lookupField(attrs.backendData, 'VtepMAC'));
+  if (!vtepMac) {
+    return {
+      ok: false,
+      reason: `VtepMAC ${JSON.stringify(lookupField(attrs.backendData, 'VtepMAC'))} is not a unicast MAC`,
+    };
+  }
+  const vni = lookupField(attrs.backendData, 'VNI') ?? config.backend.vni;
+  if (vni !== config.backend.vni) {
+    return { ok: false, reason: `VNI ${JSON.stringify(vni)} does not match ours (${config.backend.vni})` };
+  }
+  return { ok: true, lease: { ...base, backendType: 'vxlan', vxlan: { vni: config.backend.vni, vtepMac } } };
+}
+
+/** True when the lease value names this address as its PublicIP, the test Flannel uses to find "our" lease. */
+export function leaseNamesPublicIP(value: string, publicIP: string): boolean {
+  const attrs = parseLeaseAttrs(value);
+  if (!attrs) return false;
+  const parsed = parseIpv4(attrs.publicIP);
+  return parsed !== undefined && ipaddr.IPv4.parse(publicIP).toString() === parsed.toString();
+}

@@ -1,0 +1,91 @@
+import type { RawLease } from './lease.js';
+
+export interface StoredLease extends RawLease {
+  /** Datastore revision that last wrote this key (etcd mod_revision / k8s resourceVersion order). */
+  readonly revision: number;
+}
+
+export type LeaseEvent =
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number };
+
+/**
+ * The latest known value of every lease key, fed by two unordered sources: watch events and
+ * periodic full relists. Each key remembers the revision that produced its state (tombstones
+ * included), so an event or a list that is older than what we already hold can never resurrect a
+ * deleted lease or roll a lease back. Pure state: no I/O.
+ */
+export class LeaseStore {
+  private readonly live = new Map<string, StoredLease>();
+  private readonly tombstones = new Map<string, number>();
+  private generation = 0;
+
+  /** Applies watch events in order; returns true when anything changed. */
+  apply(events: readonly LeaseEvent[]): boolean {
+    let changed = false;
+    for (const event of events) {
+      const known = this.revisionOf(event.key);
+      if (event.revision <= known) continue;
+      if (event.type === 'put') {
+        const previous = this.live.get(event.key);
+        this.tombstones.delete(event.key);
+        this.live.set(event.key, { key: event.key, value: event.value, revision: event.revision });
+        if (previous?.value !== event.value) changed = true;
+      } else {
+        if (this.live.delete(event.key)) changed = true;
+        this.tombstones.set(event.key, event.revision);
+      }
+    }
+    if (changed) this.generation++;
+    return changed;
+  }
+
+  /**
+   * Replaces the contents with a full listing taken at `listRevision`. Keys written after that
+   * revision (seen through the watch) are kept as they are; tombstones at or below it are no
+   * longer needed and are dropped.
+   */
+  replaceAll(listing: readonly StoredLease[], listRevision: number): boolean {
+    let changed = false;
+    const listed = new Map(listing.map((lease) => [lease.key, lease]));
+    for (const [key, current] of this.live) {
+      if (!listed.has(key) && current.revision <= listRevision) {
+        this.live.delete(key);
+        changed = true;
+      }
+    }
+    for (const lease of listing) {
+      if (lease.revision <= this.revisionOf(lease.key)) continue;
+      const previous = this.live.get(lease.key);
+      this.tombstones.delete(lease.key);
+      this.live.set(lease.key, lease);
+      if (previous?.value !== lease.value) changed = true;
+    }
+    for (const [key, revision] of this.tombstones) {
+      if (revision <= listRevision) this.tombstones.delete(key);
+    }
+    if (changed) this.generation++;
+    return changed;
+  }
+
+  get(key: string): StoredLease | undefined {
+    return this.live.get(key);
+  }
+
+  all(): IterableIterator<StoredLease> {
+    return this.live.values();
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Increases on every change; lets consumers cache derived views cheaply. */
+  get version(): number {
+    return this.generation;
+  }
+
+  private revisionOf(key: string): number {
+    return this.live.get(key)?.revision ?? this.tombstones.get(key) ?? 0;
+  }
+}

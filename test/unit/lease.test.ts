@@ -1,0 +1,109 @@
+import { parseNetworkConfig } from '../../src/config/networkConfig.js';
+import { parseSubnetKey, subnetToKey } from '../../src/subnet/subnetKey.js';
+import { parseUnicastMac, serializeLeaseAttrs, validatePeerLease, leaseNamesPublicIP } from '../../src/subnet/lease.js';
+import { formatSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
+
+const vxlanConfig = parseNetworkConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","VNI":1}}');
+const hostGwConfig = parseNetworkConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}');
+
+function cidr(text: string): Ipv4Subnet {
+  const r = parseIpv4Cidr(text);
+  if (!r.ok) throw new Error(r.reason);
+  return r.subnet;
+}
+
+function vxlanValue(overrides: Record<string, unknown> = {}, data: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    PublicIP: '192.168.64.3',
+    PublicIPv6: null,
+    BackendType: 'vxlan',
+    BackendData: { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:44', ...data },
+    ...overrides,
+  });
+}
+
+describe('subnet keys', () => {
+  it('round-trips Flannel key names', () => {
+    const subnet = parseSubnetKey('10.5.52.0-24')!;
+    expect(formatSubnet(subnet)).toBe('10.5.52.0/24');
+    expect(subnetToKey(subnet)).toBe('10.5.52.0-24');
+  });
+  it('accepts the dual-stack form', () => {
+    expect(formatSubnet(parseSubnetKey('10.5.52.0-24&fc00::-64')!)).toBe('10.5.52.0/24');
+  });
+  it.each(['10.5.52.1-24', '10.5.52.0', '10.5.52.0-33', '300.1.1.0-24', '10.5.52.0-24/x', '', 'a-b'])('rejects %j', (key) => {
+    expect(parseSubnetKey(key)).toBeUndefined();
+  });
+});
+
+describe('validatePeerLease', () => {
+  const ctx = { config: vxlanConfig, ownSubnet: cidr('10.5.1.0/24'), forbidden: [cidr('192.168.64.0/24')] };
+
+  it('accepts a well-formed vxlan lease, normalising the MAC', () => {
+    const result = validatePeerLease({ key: '10.5.52.0-24', value: vxlanValue({}, { VtepMAC: 'C6:D2:32:6F:8F:44' }) }, ctx);
+    expect(result).toEqual({
+      ok: true,
+      lease: {
+        key: '10.5.52.0-24',
+        subnet: cidr('10.5.52.0/24'),
+        publicIP: '192.168.64.3',
+        backendType: 'vxlan',
+        vxlan: { vni: 1, vtepMac: 'c6:d2:32:6f:8f:44' },
+      },
+    });
+  });
+
+  it('accepts a host-gw lease with null BackendData', () => {
+    const value = JSON.stringify({ PublicIP: '192.168.64.9', BackendType: 'host-gw', BackendData: null });
+    expect(validatePeerLease({ key: '10.5.9.0-24', value }, { config: hostGwConfig }).ok).toBe(true);
+  });
+
+  it.each([
+    ['bad key', '10.5.52.7-24', vxlanValue(), /not a subnet key/],
+    ['outside Network', '10.6.52.0-24', vxlanValue(), /outside Network/],
+    ['0.0.0.0/0', '0.0.0.0-0', vxlanValue(), /outside Network/],
+    ['wrong length', '10.5.52.0-25', vxlanValue(), /not a \/24/],
+    ['our own subnet', '10.5.1.0-24', vxlanValue(), /own subnet/],
+    ['not JSON', '10.5.52.0-24', '{nope', /not a lease JSON/],
+    ['JSON array', '10.5.52.0-24', '[]', /not a lease JSON/],
+    ['broadcast PublicIP', '10.5.52.0-24', vxlanValue({ PublicIP: '255.255.255.255' }), /not a unicast/],
+    ['loopback PublicIP', '10.5.52.0-24', vxlanValue({ PublicIP: '127.0.0.1' }), /not a unicast/],
+    ['multicast PublicIP', '10.5.52.0-24', vxlanValue({ PublicIP: '239.1.1.1' }), /not a unicast/],
+    ['garbage PublicIP', '10.5.52.0-24', vxlanValue({ PublicIP: '1.2.3.4; rm -rf /' }), /not a unicast/],
+    ['other backend', '10.5.52.0-24', vxlanValue({ BackendType: 'host-gw' }), /does not match/],
+    ['multicast MAC', '10.5.52.0-24', vxlanValue({}, { VtepMAC: '01:00:5e:00:00:01' }), /not a unicast MAC/],
+    ['zero MAC', '10.5.52.0-24', vxlanValue({}, { VtepMAC: '00:00:00:00:00:00' }), /not a unicast MAC/],
+    ['short MAC', '10.5.52.0-24', vxlanValue({}, { VtepMAC: 'c6:d2:32:6f:8f' }), /not a unicast MAC/],
+    ['other VNI', '10.5.52.0-24', vxlanValue({}, { VNI: 2 }), /VNI 2/],
+    ['missing BackendData', '10.5.52.0-24', vxlanValue({ BackendData: null }), /BackendData/],
+  ])('rejects %s', (_name, key, value, reason) => {
+    const result = validatePeerLease({ key, value }, ctx);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+
+  it('rejects a subnet overlapping a protected range', () => {
+    const config = parseNetworkConfig('{"Network":"192.168.0.0/16"}');
+    const value = vxlanValue({ PublicIP: '192.168.64.3' });
+    const result = validatePeerLease({ key: '192.168.64.0-24', value }, { config, forbidden: [cidr('192.168.64.0/24')] });
+    expect(result.ok).toBe(false);
+  });
+});
+
+describe('lease attributes', () => {
+  it('serialises exactly the Flannel shape', () => {
+    expect(serializeLeaseAttrs({ publicIP: '192.168.64.3', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:44' } })).toBe(
+      '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}',
+    );
+  });
+  it('matches a lease to a public IP', () => {
+    expect(leaseNamesPublicIP(vxlanValue(), '192.168.64.3')).toBe(true);
+    expect(leaseNamesPublicIP(vxlanValue(), '192.168.64.4')).toBe(false);
+    expect(leaseNamesPublicIP('garbage', '192.168.64.3')).toBe(false);
+  });
+  it('parses unicast MACs only', () => {
+    expect(parseUnicastMac('02:42:AC:11:00:02')).toBe('02:42:ac:11:00:02');
+    expect(parseUnicastMac('ff:ff:ff:ff:ff:ff')).toBeUndefined();
+    expect(parseUnicastMac(42)).toBeUndefined();
+  });
+});
