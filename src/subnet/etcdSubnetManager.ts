@@ -151,8 +151,10 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     this.abort.abort();
     clearTimeout(this.renewTimer);
     clearInterval(this.relistTimer);
-    await this.watcher?.cancel().catch(() => undefined);
+    const watcher = this.watcher;
     this.watcher = undefined;
+    // etcd3 waits for etcd to confirm a cancel; a dead connection must not hold up shutdown.
+    if (watcher) await Promise.race([watcher.cancel().catch(() => undefined), sleep(1_000)]);
   }
 
   private validationContext() {
@@ -423,7 +425,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
       this.reportDatastoreError('watch stream', err);
     });
     watcher.on('connected', () => this.touch());
-    watcher.on('error', (err: Error) => void this.restartWatch(err));
+    watcher.on('error', (err: Error) => void this.restartWatch(watcher, err));
   }
 
   private onWatchResponse(response: IWatchResponse): void {
@@ -440,15 +442,19 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     if (ownName && events.some((e) => e.key === ownName && e.type === 'delete')) this.checkOwnKeyPresent();
   }
 
-  /** The watch was cancelled by etcd (typically: our revision was compacted away): list and watch anew. */
-  private async restartWatch(cause: Error): Promise<void> {
+  /**
+   * etcd cancelled the watch, typically because the revision we resume from was compacted away
+   * while we were disconnected: the events in between are gone, so list everything and watch
+   * anew from the listing's revision. etcd3 has already dropped a cancelled watcher; calling
+   * cancel() on it again would wait forever for a confirmation that never comes.
+   */
+  private async restartWatch(cancelled: Watcher, cause: Error): Promise<void> {
+    if (this.watcher === cancelled) this.watcher = undefined;
     if (this.watchRestarting || this.closed) return;
     this.watchRestarting = true;
-    this.options.onWatchRestart?.(errorMessage(cause));
-    this.logger.warn('etcd watch cancelled; relisting and watching again', { error: errorMessage(cause) });
-    const old = this.watcher;
-    this.watcher = undefined;
-    await old?.cancel().catch(() => undefined);
+    const reason = `cancelled by etcd (${errorMessage(cause)}), e.g. history compacted`;
+    this.options.onWatchRestart?.(reason);
+    this.logger.warn('etcd watch cancelled; relisting and watching again', { reason });
     const backoff = new Backoff(200, 10_000);
     while (!this.closed) {
       try {
