@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { startAgent } from '../agent.js';
+import { WeftError, errorMessage } from '../errors.js';
+import { createLogger } from '../log.js';
+import { agentCommand, parseAgentArgs, weftVersion } from './program.js';
+
+/** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or config. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+async function agentMain(argv: readonly string[]): Promise<number> {
+  let options;
+  try {
+    options = parseAgentArgs(argv);
+  } catch (err) {
+    process.stderr.write(`weft agent: ${errorMessage(err)}\n`);
+    return EXIT_USAGE;
+  }
+  const logger = createLogger({ verbosity: options.verbosity });
+  const abort = new AbortController();
+  let signals = 0;
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        logger.warn('second signal; exiting immediately', { signal });
+        process.exit(EXIT_FAILURE);
+      }
+      // Kernel state is left in place on purpose: pods keep talking while the agent restarts.
+      logger.info('stopping; kernel state is left in place', { signal });
+      abort.abort();
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+
+  try {
+    const agent = await startAgent(options, logger, undefined, abort.signal);
+    try {
+      await Promise.race([stopped, agent.fatal]);
+    } finally {
+      await agent.stop();
+    }
+    return 0;
+  } catch (err) {
+    if (abort.signal.aborted) return 0;
+    logger.error('agent failed', { error: errorMessage(err), kind: err instanceof WeftError ? err.code : 'UNEXPECTED' });
+    return EXIT_FAILURE;
+  } finally {
+    await new Promise<void>((resolve) => logger.on('finish', resolve).end());
+  }
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === 'agent' && !rest.includes('-h') && !rest.includes('--help')) {
+    process.exitCode = await agentMain(rest);
+    return;
+  }
+  const program = new Command('weft')
+    .description('VXLAN / host-gw overlay network agent for Kubernetes, a drop-in for Flannel')
+    .version(weftVersion(), '--version', 'print the version and exit')
+    .showHelpAfterError()
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE));
+  program.addCommand(agentCommand());
+  await program.parseAsync(process.argv);
+}
+
+void main();

@@ -1,0 +1,70 @@
+import { execa, type ResultPromise } from 'execa';
+import type { Logger } from 'winston';
+import { WEFT_ROUTE_PROTOCOL } from './kernelState.js';
+
+export interface KernelMonitorOptions {
+  /** Names whose appearance in a monitor line means "our state may have changed". */
+  readonly deviceNames: readonly string[];
+  readonly logger: Logger;
+  readonly onChange: (line: string) => void;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Builds the test for monitor lines worth a reconcile: anything on our devices or with our route
+ * protocol. Pod ARP churn on other interfaces (REACHABLE/STALE flips) is ignored, so a busy host
+ * does not reconcile on every neighbour state change.
+ */
+export function monitorLineFilter(deviceNames: readonly string[]): (line: string) => boolean {
+  const devices = deviceNames.map(escapeRegex).join('|');
+  const pattern = new RegExp(`(?:\\bdev (?:${devices})(?:\\s|$))|(?:^(?:Deleted )?\\d+: (?:${devices})[:@])|(?:\\bproto ${WEFT_ROUTE_PROTOCOL}\\b)`);
+  return (line) => pattern.test(line);
+}
+
+/**
+ * Watches the kernel through `ip monitor` and `bridge monitor fdb` so that a route, neighbour,
+ * FDB entry or device deleted by someone else is noticed at once rather than at the next resync.
+ * A monitor that dies is restarted; the periodic resync covers the gap.
+ */
+export class KernelMonitor {
+  private readonly children = new Set<ResultPromise>();
+  private stopped = false;
+  private readonly interesting: (line: string) => boolean;
+
+  constructor(private readonly options: KernelMonitorOptions) {
+    this.interesting = monitorLineFilter(options.deviceNames);
+  }
+
+  start(): void {
+    this.spawn(['ip', 'monitor', 'link', 'route', 'neigh', 'address']);
+    this.spawn(['bridge', 'monitor', 'fdb']);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const child of this.children) child.kill();
+    this.children.clear();
+  }
+
+  private spawn(argv: [string, ...string[]]): void {
+    if (this.stopped) return;
+    const [file, ...args] = argv;
+    const child = execa(file, args, { buffer: false, stdin: 'ignore', stderr: 'ignore', reject: false });
+    this.children.add(child);
+    let partial = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (this.interesting(line)) this.options.onChange(line);
+    });
+    void child.then(() => {
+      this.children.delete(child);
+      if (this.stopped) return;
+      this.options.logger.warn('kernel monitor exited; restarting', { command: argv.join(' ') });
+      setTimeout(() => this.spawn(argv), 1_000).unref();
+    });
+  }
+}

@@ -1,0 +1,117 @@
+import { isPlainObject } from '../config/jsonFields.js';
+
+/** Routes weft installs carry this protocol number: ownership is visible to `ip route` and to us. */
+export const WEFT_ROUTE_PROTOCOL = 87;
+
+export interface KernelRoute {
+  readonly dst: string;
+  readonly gateway?: string;
+  readonly dev: string;
+  readonly onlink: boolean;
+}
+
+export interface KernelNeigh {
+  readonly dst: string;
+  readonly lladdr?: string;
+  readonly permanent: boolean;
+}
+
+export interface KernelFdbEntry {
+  readonly mac: string;
+  readonly dst?: string;
+  readonly permanent: boolean;
+}
+
+export interface VxlanDeviceState {
+  readonly name: string;
+  readonly vni?: number;
+  readonly local?: string;
+  readonly port?: number;
+  readonly link?: string;
+  readonly learning: boolean;
+  readonly gbp: boolean;
+  readonly mtu: number;
+  readonly mac: string;
+  readonly up: boolean;
+  /** IPv4 addresses as "a.b.c.d/len". */
+  readonly addresses: readonly string[];
+  readonly kind: string;
+}
+
+/** What the kernel holds in the part of its state weft may own. */
+export interface ActualState {
+  readonly device?: VxlanDeviceState;
+  /** Routes with weft's protocol number (main table). */
+  readonly routes: readonly KernelRoute[];
+  readonly neighs: readonly KernelNeigh[];
+  readonly fdb: readonly KernelFdbEntry[];
+}
+
+function str(obj: Record<string, unknown>, key: string): string | undefined {
+  const value = obj[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function list(json: unknown): Record<string, unknown>[] {
+  return Array.isArray(json) ? json.filter(isPlainObject) : [];
+}
+
+/** `ip -j route show proto N`: iproute2 omits the protocol field when filtering on it. */
+export function parseRoutes(json: unknown): KernelRoute[] {
+  return list(json).flatMap((r): KernelRoute[] => {
+    const dst = str(r, 'dst');
+    const dev = str(r, 'dev');
+    if (!dst || !dev) return [];
+    const gateway = str(r, 'gateway');
+    const flags = Array.isArray(r['flags']) ? r['flags'] : [];
+    // iproute2 prints host routes without "/32".
+    return [{ dst: dst.includes('/') ? dst : `${dst}/32`, dev, onlink: flags.includes('onlink'), ...(gateway ? { gateway } : {}) }];
+  });
+}
+
+export function parseNeighs(json: unknown): KernelNeigh[] {
+  return list(json).flatMap((n): KernelNeigh[] => {
+    const dst = str(n, 'dst');
+    if (!dst) return [];
+    const state = Array.isArray(n['state']) ? n['state'] : [];
+    const lladdr = str(n, 'lladdr');
+    return [{ dst, permanent: state.includes('PERMANENT'), ...(lladdr ? { lladdr: lladdr.toLowerCase() } : {}) }];
+  });
+}
+
+export function parseFdb(json: unknown): KernelFdbEntry[] {
+  return list(json).flatMap((f): KernelFdbEntry[] => {
+    const mac = str(f, 'mac');
+    if (!mac) return [];
+    const dst = str(f, 'dst');
+    return [{ mac: mac.toLowerCase(), permanent: f['state'] === 'permanent', ...(dst ? { dst } : {}) }];
+  });
+}
+
+/** `ip -j -d addr show dev X`: link details and addresses in one read. */
+export function parseVxlanDevice(json: unknown): VxlanDeviceState | undefined {
+  const link = list(json)[0];
+  if (!link) return undefined;
+  const linkinfo = isPlainObject(link['linkinfo']) ? link['linkinfo'] : {};
+  const data = isPlainObject(linkinfo['info_data']) ? linkinfo['info_data'] : {};
+  const flags = Array.isArray(link['flags']) ? link['flags'] : [];
+  const addrInfo = list(link['addr_info']);
+  const vni = data['id'];
+  const port = data['port'];
+  const local = str(data, 'local');
+  const linkName = str(data, 'link');
+  return {
+    name: str(link, 'ifname') ?? '',
+    kind: str(linkinfo, 'info_kind') ?? '',
+    learning: data['learning'] === true,
+    gbp: data['gbp'] === true,
+    mtu: typeof link['mtu'] === 'number' ? link['mtu'] : 0,
+    mac: (str(link, 'address') ?? '').toLowerCase(),
+    up: flags.includes('UP'),
+    addresses: addrInfo.filter((a) => a['family'] === 'inet').map((a) => `${String(a['local'])}/${String(a['prefixlen'])}`),
+    ...(typeof vni === 'number' ? { vni } : {}),
+    ...(typeof port === 'number' ? { port } : {}),
+    ...(local ? { local } : {}),
+    ...(linkName ? { link: linkName } : {}),
+  };
+}

@@ -1,0 +1,139 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'winston';
+import { type OwnershipScope, diffKernelState, planIsEmpty } from './backend/diff.js';
+import { type PlanInput, planKernelState } from './backend/plan.js';
+import { errorMessage } from './errors.js';
+import type { KernelPort } from './kernel/kernelPort.js';
+
+export interface ReconcileResult {
+  readonly applied: number;
+  readonly failed: number;
+  readonly durationMs: number;
+  readonly peers: number;
+}
+
+export interface ReconcilerOptions {
+  readonly kernel: KernelPort;
+  /** The current inputs, read fresh at every pass; undefined while there is no lease yet. */
+  readonly inputs: () => PlanInput | undefined;
+  readonly scope: OwnershipScope;
+  readonly logger: Logger;
+  /** Coalesces bursts of triggers (a relist, a watch response, monitor lines) into one pass. */
+  readonly debounceMs?: number;
+  /** Full kernel diff at this interval even when nothing announced a change. */
+  readonly resyncMs?: number;
+}
+
+/**
+ * Level-triggered reconciliation: every pass plans from the full current inputs and diffs against
+ * what the kernel really holds, so a lost event, a restart or someone else's edit all converge
+ * the same way. At most one pass runs at a time; triggers during a pass cause exactly one more.
+ *
+ * Events: `reconciled` (ReconcileResult), `failed` (Error).
+ */
+export class Reconciler extends EventEmitter {
+  private timer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly reportedSkips = new Map<string, string>();
+  private passes = 0;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    super();
+  }
+
+  start(): void {
+    const resyncMs = this.options.resyncMs ?? 30_000;
+    this.resyncTimer = setInterval(() => this.trigger('resync'), resyncMs);
+    this.resyncTimer.unref();
+    this.trigger('start');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.resyncTimer);
+  }
+
+  /** Number of completed passes, for readiness ("reconciled at least once"). */
+  get completedPasses(): number {
+    return this.passes;
+  }
+
+  trigger(reason: string): void {
+    if (this.stopped) return;
+    this.options.logger.debug('reconcile requested', { reason });
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.loop().finally(() => (this.running = undefined));
+    }, this.options.debounceMs ?? 10);
+  }
+
+  /** Runs passes until no trigger arrived during the last one. */
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        const result = await this.reconcileOnce();
+        if (result) this.emit('reconciled', result);
+        if (result && result.failed > 0) this.retrySoon();
+      } catch (err) {
+        this.options.logger.error('reconcile failed; will retry', { error: errorMessage(err) });
+        this.emit('failed', err instanceof Error ? err : new Error(String(err)));
+        this.retrySoon();
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  private retrySoon(): void {
+    setTimeout(() => this.trigger('retry after failure'), 1_000).unref();
+  }
+
+  private async reconcileOnce(): Promise<ReconcileResult | undefined> {
+    const inputs = this.options.inputs();
+    if (!inputs) return undefined;
+    const started = performance.now();
+    const desired = planKernelState(inputs);
+    this.reportSkipped(desired.skipped);
+    const actual = await this.options.kernel.read(desired.device?.name);
+    const plan = diffKernelState(desired, actual, this.options.scope);
+    let applied = 0;
+    let failed = 0;
+    if (!planIsEmpty(plan)) {
+      const result = await this.options.kernel.apply(plan);
+      applied = result.applied;
+      failed = result.failures.length;
+      for (const failure of result.failures.slice(0, 10)) {
+        this.options.logger.warn('kernel operation failed', { command: failure.command, error: failure.error });
+      }
+      this.options.logger.info('kernel state reconciled', {
+        device: plan.device.length,
+        fdb: plan.fdb.length,
+        ip: plan.ip.length,
+        failed,
+        peers: inputs.peers.length,
+      });
+    }
+    this.passes++;
+    return { applied, failed, durationMs: performance.now() - started, peers: inputs.peers.length };
+  }
+
+  /** Says once per peer and reason why a valid lease is not routed, not on every pass. */
+  private reportSkipped(skipped: ReadonlyArray<{ key: string; reason: string }>): void {
+    const current = new Set<string>();
+    for (const { key, reason } of skipped) {
+      current.add(key);
+      if (this.reportedSkips.get(key) === reason) continue;
+      this.reportedSkips.set(key, reason);
+      this.options.logger.warn('peer not routed', { key, reason });
+    }
+    for (const key of this.reportedSkips.keys()) if (!current.has(key)) this.reportedSkips.delete(key);
+  }
+}
