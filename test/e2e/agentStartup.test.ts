@@ -1,0 +1,70 @@
+import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describeAsRoot } from '../helpers/rootOnly.js';
+import { NetnsCluster } from '../helpers/netnsCluster.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+jest.setTimeout(120_000);
+
+describeAsRoot('compiled weft agent in a network namespace', () => {
+  let cluster: NetnsCluster;
+  beforeAll(async () => {
+    cluster = await NetnsCluster.create([2]);
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it('writes subnet.env soon after start and keeps running', async () => {
+    await cluster.writeNetworkConfig('/weft/primary', { Network: '10.60.0.0/16' });
+    const host = cluster.hosts[0]!;
+    const started = Date.now();
+    const agent = cluster.startAgent(host);
+    const env = await cluster.waitForSubnetEnv(host);
+    const elapsed = Date.now() - started;
+    process.stderr.write(`agent wrote subnet.env ${elapsed} ms after spawn (target 1000 ms; see docs/benchmarks.md)\n`);
+    expect(env.get('FLANNEL_NETWORK')).toBe('10.60.0.0/16');
+    expect(env.get('FLANNEL_SUBNET')).toMatch(/^10\.60\.\d+\.1\/24$/);
+    expect(env.get('FLANNEL_MTU')).toBe('1450');
+    expect(env.get('FLANNEL_IPMASQ')).toBe('false');
+    await sleep(1500);
+    expect(agent.child.exitCode).toBeNull();
+    expect(await cluster.stopAgent(host)).toBe(0);
+  });
+
+  it('exits non-zero with a clear message and writes nothing when the range is exhausted', async () => {
+    // A /24 split into /26s leaves three leasable subnets (the first is never handed out).
+    await cluster.writeNetworkConfig('/weft/tiny', { Network: '10.61.0.0/24', SubnetLen: 26 });
+    const client = cluster.etcd.client();
+    for (const [i, s] of ['64', '128', '192'].entries()) {
+      await client.put(`/weft/tiny/subnets/10.61.0.${s}-26`).value(JSON.stringify({ PublicIP: `192.168.250.${i + 1}`, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '02:00:00:00:00:0' + i } }));
+    }
+    client.close();
+    const host = cluster.hosts[1]!;
+    const agent = cluster.startAgent(host, 'tiny', ['--etcd-prefix', '/weft/tiny']);
+    const code = await new Promise<number | null>((resolve) => agent.child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(await cluster.agentLog(host, 'tiny')).toMatch(/no free \/26 left in 10\.61\.0\.0\/24/);
+    expect(await cluster.readSubnetEnv(host, 'tiny')).toBeUndefined();
+  });
+
+  it('waits for the network config, saying so, then proceeds', async () => {
+    const host = cluster.hosts[1]!;
+    cluster.startAgent(host, 'late', ['--etcd-prefix', '/weft/late']);
+    await waitFor(async () => /waiting for network config/.test(await cluster.agentLog(host, 'late')), 10_000);
+    expect(await cluster.readSubnetEnv(host, 'late')).toBeUndefined();
+    await cluster.writeNetworkConfig('/weft/late', { Network: '10.62.0.0/16', Backend: { Type: 'host-gw' } });
+    const env = await cluster.waitForSubnetEnv(host, 'late');
+    expect(env.get('FLANNEL_MTU')).toBe('1500');
+    await cluster.stopAgent(host, 'late');
+  });
+
+  it('rejects a bad flag with exit code 2 and touches nothing', async () => {
+    const host = cluster.hosts[1]!;
+    const agent = cluster.startAgent(host, 'bad', ['--subnet-lease-renew-margin', '5000']);
+    const code = await new Promise<number | null>((resolve) => agent.child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(await cluster.agentLog(host, 'bad')).toMatch(/subnet-lease-renew-margin.*5000/);
+    expect(await cluster.readSubnetEnv(host, 'bad')).toBeUndefined();
+  });
+});

@@ -1,0 +1,338 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { EtcdServer } from './etcdServer.js';
+import { parseEnvFile, previousSubnetFromEnv } from '../../src/subnetEnv.js';
+import { formatSubnet } from '../../src/net/ipv4.js';
+
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const AGENT_BIN = join(REPO, 'dist', 'cli', 'main.js');
+export const CNI_PATH = '/usr/lib/cni';
+
+export function run(file: string, args: readonly string[], input?: string): string {
+  return execFileSync(file, args, { encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
+}
+
+export function tryRun(file: string, args: readonly string[]): { ok: boolean; output: string } {
+  try {
+    return { ok: true, output: run(file, args) };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+export function inNs(ns: string, file: string, args: readonly string[], input?: string): string {
+  return run('ip', ['netns', 'exec', ns, file, ...args], input);
+}
+
+/** True when this process can build namespaces (root with the needed kernel features). */
+export function canBuildNamespaces(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  return tryRun('ip', ['netns', 'list']).ok;
+}
+
+export interface UnderlaySegment {
+  /** Underlay bridge namespace. */
+  readonly ns: string;
+  /** Third octet of 192.168.<octet>.0/24. */
+  readonly octet: number;
+}
+
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly logPath: string;
+  readonly args: readonly string[];
+}
+
+export interface Pod {
+  readonly name: string;
+  readonly ns: string;
+  readonly ip: string;
+  readonly host: Host;
+  readonly network: string;
+}
+
+export interface Host {
+  readonly index: number;
+  readonly ns: string;
+  readonly ip: string;
+  readonly segment: UnderlaySegment;
+  readonly dir: string;
+  agents: Map<string, AgentProcess>;
+  pods: Pod[];
+}
+
+export interface NetworkSpec {
+  /** Name used for file names and the etcd prefix, e.g. "primary". */
+  readonly name: string;
+  readonly config: object;
+  readonly vni?: number;
+  /** CNI bridge name inside each host. */
+  readonly bridge: string;
+}
+
+function randomTag(): string {
+  return Math.random().toString(36).slice(2, 6);
+}
+
+/** Picks a 192.168.x.0/24 the root namespace does not use yet. */
+function freeUnderlayOctets(count: number): number[] {
+  const used = run('ip', ['-4', '-o', 'addr', 'show']);
+  const picked: number[] = [];
+  while (picked.length < count) {
+    const octet = 100 + Math.floor(Math.random() * 150);
+    if (!used.includes(`192.168.${octet}.`) && !picked.includes(octet)) picked.push(octet);
+  }
+  return picked;
+}
+
+/**
+ * A cluster of hosts on one machine: each host a network namespace joined by veth to an underlay
+ * bridge (in its own namespace), real etcd reachable from every host, real `weft agent`
+ * processes, and pods attached through the real CNI bridge + host-local plugins.
+ */
+export class NetnsCluster {
+  readonly hosts: Host[] = [];
+  readonly segments: UnderlaySegment[] = [];
+  private routerNs: string | undefined;
+  private readonly cleanups: Array<() => void> = [];
+
+  private constructor(
+    readonly tag: string,
+    readonly dir: string,
+    readonly etcd: EtcdServer,
+    private readonly rootLink: string,
+  ) {}
+
+  /**
+   * Builds `hostsPerSegment.length` underlay segments. With more than one, a router namespace
+   * joins them (hosts get routes to the other segments through it), as two racks would be.
+   */
+  static async create(hostsPerSegment: readonly number[] = [3]): Promise<NetnsCluster> {
+    const tag = `w${randomTag()}`;
+    const dir = await mkdtemp(join(tmpdir(), `weft-cluster-${tag}-`));
+    const octets = freeUnderlayOctets(hostsPerSegment.length);
+    // etcd listens on the root side of a veth into the first segment, so both the test (root
+    // namespace) and every host reach it without any route leaving this machine.
+    const rootLink = `${tag}r`;
+    const first = octets[0]!;
+    const segments: UnderlaySegment[] = octets.map((octet, i) => ({ ns: `${tag}-ul${i}`, octet }));
+    for (const segment of segments) {
+      run('ip', ['netns', 'add', segment.ns]);
+      inNs(segment.ns, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+      inNs(segment.ns, 'ip', ['link', 'set', 'br0', 'up']);
+    }
+    run('ip', ['link', 'add', rootLink, 'type', 'veth', 'peer', 'name', 'up0', 'netns', segments[0]!.ns]);
+    inNs(segments[0]!.ns, 'ip', ['link', 'set', 'up0', 'master', 'br0', 'up']);
+    run('ip', ['addr', 'add', `192.168.${first}.254/24`, 'dev', rootLink]);
+    run('ip', ['link', 'set', rootLink, 'up']);
+    const etcd = await EtcdServer.start({ listenAddress: `192.168.${first}.254` });
+    const cluster = new NetnsCluster(tag, dir, etcd, rootLink);
+    cluster.segments.push(...segments);
+    if (segments.length > 1) cluster.buildRouter();
+    let index = 0;
+    for (let s = 0; s < segments.length; s++) {
+      for (let h = 0; h < hostsPerSegment[s]!; h++) await cluster.addHost(segments[s]!, ++index);
+    }
+    return cluster;
+  }
+
+  get etcdEndpoint(): string {
+    return this.etcd.endpoint;
+  }
+
+  /** A router namespace with a leg in every segment at .1, forwarding between them. */
+  private buildRouter(): void {
+    const ns = `${this.tag}-rt`;
+    this.routerNs = ns;
+    run('ip', ['netns', 'add', ns]);
+    inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    this.segments.forEach((segment, i) => {
+      const leg = `leg${i}`;
+      run('ip', ['link', 'add', `${this.tag}g${i}`, 'type', 'veth', 'peer', 'name', leg, 'netns', ns]);
+      run('ip', ['link', 'set', `${this.tag}g${i}`, 'netns', segment.ns]);
+      inNs(segment.ns, 'ip', ['link', 'set', `${this.tag}g${i}`, 'master', 'br0', 'up']);
+      inNs(ns, 'ip', ['addr', 'add', `192.168.${segment.octet}.1/24`, 'dev', leg]);
+      inNs(ns, 'ip', ['link', 'set', leg, 'up']);
+    });
+  }
+
+  private async addHost(segment: UnderlaySegment, index: number): Promise<Host> {
+    const ns = `${this.tag}-h${index}`;
+    const ip = `192.168.${segment.octet}.${10 + index}`;
+    const dir = join(this.dir, `h${index}`);
+    await mkdir(dir, { recursive: true });
+    run('ip', ['netns', 'add', ns]);
+    const outer = `${this.tag}h${index}`;
+    run('ip', ['link', 'add', outer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    run('ip', ['link', 'set', outer, 'netns', segment.ns]);
+    inNs(segment.ns, 'ip', ['link', 'set', outer, 'master', 'br0', 'up']);
+    inNs(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
+    inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // Hosts on other segments (and etcd, on the first) are reached through the router.
+    if (this.routerNs) {
+      for (const other of this.segments) {
+        if (other !== segment) inNs(ns, 'ip', ['route', 'add', `192.168.${other.octet}.0/24`, 'via', `192.168.${segment.octet}.1`]);
+      }
+    }
+    const host: Host = { index, ns, ip, segment, dir, agents: new Map(), pods: [] };
+    this.hosts.push(host);
+    return host;
+  }
+
+  async writeNetworkConfig(prefix: string, config: object): Promise<void> {
+    const client = this.etcd.client();
+    try {
+      await client.put(`${prefix}/config`).value(JSON.stringify(config));
+    } finally {
+      client.close();
+    }
+  }
+
+  subnetFile(host: Host, network = 'primary'): string {
+    return join(host.dir, `${network}.env`);
+  }
+
+  /** Starts the compiled `weft agent` inside the host namespace. */
+  startAgent(host: Host, network = 'primary', extraArgs: readonly string[] = []): AgentProcess {
+    const logPath = join(host.dir, `agent-${network}.log`);
+    const args = [
+      AGENT_BIN,
+      'agent',
+      '--etcd-endpoints', this.etcd.endpoint,
+      '--etcd-prefix', `/weft/${network}`,
+      '--iface', 'eth0',
+      '--subnet-file', this.subnetFile(host, network),
+      ...extraArgs,
+    ];
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = createWriteStream(logPath, { flags: 'a' });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const agent = { child, logPath, args };
+    host.agents.set(network, agent);
+    return agent;
+  }
+
+  async stopAgent(host: Host, network = 'primary', signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const agent = host.agents.get(network);
+    if (!agent) return null;
+    host.agents.delete(network);
+    if (agent.child.exitCode !== null) return agent.child.exitCode;
+    const exited = new Promise<number | null>((resolve) => agent.child.once('exit', (code) => resolve(code)));
+    agent.child.kill(signal);
+    return exited;
+  }
+
+  async agentLog(host: Host, network = 'primary'): Promise<string> {
+    return readFile(join(host.dir, `agent-${network}.log`), 'utf8').catch(() => '');
+  }
+
+  async readSubnetEnv(host: Host, network = 'primary'): Promise<Map<string, string> | undefined> {
+    try {
+      return parseEnvFile(await readFile(this.subnetFile(host, network), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async waitForSubnetEnv(host: Host, network = 'primary', timeoutMs = 10_000): Promise<Map<string, string>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const env = await this.readSubnetEnv(host, network);
+      if (env?.get('FLANNEL_SUBNET')) return env;
+      if (Date.now() > deadline) {
+        throw new Error(`no ${network} subnet.env on ${host.ns} after ${timeoutMs} ms; agent log:\n${await this.agentLog(host, network)}`);
+      }
+      await sleep(20);
+    }
+  }
+
+  /**
+   * Attaches a pod namespace to the host with the real CNI bridge plugin and host-local IPAM,
+   * configured from that host's subnet.env exactly as Flannel's CNI plugin would.
+   */
+  async addPod(host: Host, network = 'primary', bridge = 'cni0', podNs?: string, ifname = 'eth0'): Promise<Pod> {
+    const env = await this.waitForSubnetEnv(host, network);
+    const name = podNs ?? `${host.ns}-p${host.pods.length + 1}`;
+    if (!podNs) run('ip', ['netns', 'add', name]);
+    const conf = {
+      cniVersion: '0.4.0',
+      name: `${this.tag}-${network}`,
+      type: 'bridge',
+      bridge,
+      isGateway: true,
+      ipMasq: false,
+      mtu: Number(env.get('FLANNEL_MTU')),
+      ipam: {
+        type: 'host-local',
+        ranges: [[{ subnet: formatSubnet(previousSubnetFromEnv(`FLANNEL_SUBNET=${env.get('FLANNEL_SUBNET')}`)!) }]],
+        routes: [{ dst: env.get('FLANNEL_NETWORK') }],
+        dataDir: join(host.dir, `ipam-${network}`),
+      },
+    };
+    const output = execFileSync('ip', ['netns', 'exec', host.ns, join(CNI_PATH, 'bridge')], {
+      input: JSON.stringify(conf),
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: `${name}-${network}`,
+        CNI_NETNS: `/var/run/netns/${name}`,
+        CNI_IFNAME: ifname,
+        CNI_PATH,
+      },
+    });
+    const result = JSON.parse(output) as { ips: Array<{ address: string }> };
+    const ip = result.ips[0]!.address.split('/')[0]!;
+    inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
+    const pod: Pod = { name, ns: name, ip, host, network };
+    host.pods.push(pod);
+    return pod;
+  }
+
+  ping(from: Pod | Host, to: string, count = 1, timeoutSeconds = 2): boolean {
+    return tryRun('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-c', String(count), '-W', String(timeoutSeconds), to]).ok;
+  }
+
+  /** A TCP round trip: a one-shot echo server in `to`, a client in `from`. */
+  async tcpCheck(from: Pod, to: Pod, port = 7070): Promise<boolean> {
+    const script = join(REPO, 'test', 'helpers', 'tcpEcho.mjs');
+    const server = spawn('ip', ['netns', 'exec', to.ns, process.execPath, script, 'server', to.ip, String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout?.once('data', () => resolve());
+        server.once('exit', () => reject(new Error('echo server exited')));
+      });
+      return tryRun('ip', ['netns', 'exec', from.ns, process.execPath, script, 'client', to.ip, String(port)]).ok;
+    } finally {
+      server.kill();
+    }
+  }
+
+  ipJson(host: Host, args: readonly string[]): unknown {
+    return JSON.parse(inNs(host.ns, 'ip', ['-j', ...args]) || '[]');
+  }
+
+  async destroy(): Promise<void> {
+    for (const host of this.hosts) {
+      for (const network of [...host.agents.keys()]) await this.stopAgent(host, network, 'SIGKILL');
+    }
+    for (const cleanup of this.cleanups) cleanup();
+    const namespaces = run('ip', ['netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0]!)
+      .filter((n) => n.startsWith(`${this.tag}-`));
+    for (const ns of namespaces) tryRun('ip', ['netns', 'del', ns]);
+    tryRun('ip', ['link', 'del', this.rootLink]);
+    await this.etcd.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
