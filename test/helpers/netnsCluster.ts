@@ -159,6 +159,8 @@ export class NetnsCluster {
       inNs(segment.ns, 'ip', ['link', 'set', `${this.tag}g${i}`, 'master', 'br0', 'up']);
       inNs(ns, 'ip', ['addr', 'add', `192.168.${segment.octet}.1/24`, 'dev', leg]);
       inNs(ns, 'ip', ['link', 'set', leg, 'up']);
+      // etcd listens in the root namespace on the first segment; far hosts reach it via the router.
+      if (i > 0) run('ip', ['route', 'add', `192.168.${segment.octet}.0/24`, 'via', `192.168.${this.segments[0]!.octet}.1`, 'dev', this.rootLink]);
     });
   }
 
