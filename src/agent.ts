@@ -125,8 +125,12 @@ function run(
     };
   };
   const reconciler = new Reconciler({ kernel: deps.kernel, inputs, scope: { network: config.network, extLink: link.name }, logger });
-  const deviceNames = config.backend.type === 'vxlan' ? [vxlanDeviceName(config.backend.vni), link.name] : [link.name];
-  const monitor = new KernelMonitor({ deviceNames, logger, onChange: () => reconciler.trigger('kernel changed') });
+  const monitor = new KernelMonitor({
+    ownDevices: config.backend.type === 'vxlan' ? [vxlanDeviceName(config.backend.vni)] : [],
+    watchedLinks: [link.name],
+    logger,
+    onChange: () => reconciler.trigger('kernel changed'),
+  });
 
   let rejectFatal: (err: Error) => void = () => undefined;
   const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));

@@ -3,8 +3,10 @@ import type { Logger } from 'winston';
 import { WEFT_ROUTE_PROTOCOL } from './kernelState.js';
 
 export interface KernelMonitorOptions {
-  /** Names whose appearance in a monitor line means "our state may have changed". */
-  readonly deviceNames: readonly string[];
+  /** Devices weft owns: any route, neighbour or FDB line on them matters. */
+  readonly ownDevices: readonly string[];
+  /** Links weft only depends on (the external interface): only link-level changes matter. */
+  readonly watchedLinks: readonly string[];
   readonly logger: Logger;
   readonly onChange: (line: string) => void;
 }
@@ -13,14 +15,22 @@ function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+function alternatives(names: readonly string[]): string {
+  return names.length > 0 ? names.map(escapeRegex).join('|') : '(?!)';
+}
+
 /**
- * Builds the test for monitor lines worth a reconcile: anything on our devices or with our route
- * protocol. Pod ARP churn on other interfaces (REACHABLE/STALE flips) is ignored, so a busy host
- * does not reconcile on every neighbour state change.
+ * Builds the test for monitor lines worth a reconcile: anything on weft's own devices, any route
+ * with weft's protocol, and link changes (MTU, deletion) of the links it depends on. Neighbour
+ * churn elsewhere, pod or underlay ARP flipping between REACHABLE and STALE, is ignored, so a
+ * busy host does not reconcile on every neighbour state change.
  */
-export function monitorLineFilter(deviceNames: readonly string[]): (line: string) => boolean {
-  const devices = deviceNames.map(escapeRegex).join('|');
-  const pattern = new RegExp(`(?:\\bdev (?:${devices})(?:\\s|$))|(?:^(?:Deleted )?\\d+: (?:${devices})[:@])|(?:\\bproto ${WEFT_ROUTE_PROTOCOL}\\b)`);
+export function monitorLineFilter(ownDevices: readonly string[], watchedLinks: readonly string[]): (line: string) => boolean {
+  const own = alternatives(ownDevices);
+  const links = alternatives([...ownDevices, ...watchedLinks]);
+  const pattern = new RegExp(
+    `(?:\\bdev (?:${own})(?:\\s|$))|(?:^(?:Deleted )?\\d+: (?:${links})[:@])|(?:\\bproto ${WEFT_ROUTE_PROTOCOL}\\b)`,
+  );
   return (line) => pattern.test(line);
 }
 
@@ -35,7 +45,7 @@ export class KernelMonitor {
   private readonly interesting: (line: string) => boolean;
 
   constructor(private readonly options: KernelMonitorOptions) {
-    this.interesting = monitorLineFilter(options.deviceNames);
+    this.interesting = monitorLineFilter(options.ownDevices, options.watchedLinks);
   }
 
   start(): void {
