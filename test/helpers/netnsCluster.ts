@@ -210,7 +210,8 @@ export class NetnsCluster {
       'agent',
       '--etcd-endpoints', this.etcd.endpoint,
       '--etcd-prefix', `/weft/${network}`,
-      '--iface', 'eth0',
+      // --iface is repeatable (first match wins), so the default must not shadow a caller's.
+      ...(extraArgs.includes('--iface') ? [] : ['--iface', 'eth0']),
       '--subnet-file', this.subnetFile(host, network),
       ...extraArgs,
     ];

@@ -1,0 +1,325 @@
+// weft benchmarks: real etcd, real kernel, the compiled agent in a network namespace.
+//
+//   npm run bench                 full run (root), writes docs/benchmarks.md
+//   npm run bench -- --smoke      small and quick (N = 100, one run), for CI
+//   npm run bench -- --out FILE   write the report elsewhere
+//
+// Every figure is measured from outside the agent: time from spawning the process to the file
+// or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import type { Etcd3 } from 'etcd3';
+import { type Host, NetnsCluster, inNs, run } from '../test/helpers/netnsCluster.js';
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    runs: { type: 'string' },
+  },
+});
+const smoke = values.smoke === true;
+const runs = Number(values.runs ?? (smoke ? 1 : 3));
+const outFile = values.out ?? (smoke ? '.bench/smoke.md' : 'docs/benchmarks.md');
+const convergenceSizes = smoke ? [100] : [100, 2000, 10000];
+const burstSize = smoke ? 100 : 500;
+const steadyPeers = smoke ? 100 : 10000;
+const steadySeconds = smoke ? 3 : 60;
+const iperfSeconds = smoke ? 1 : 5;
+
+type Backend = 'vxlan' | 'host-gw';
+interface Figure {
+  readonly scenario: string;
+  readonly metric: string;
+  readonly values: number[];
+  readonly unit: string;
+  /** Target the figure should meet; `le` = at most, `ge` = at least. */
+  readonly target?: { readonly op: 'le' | 'ge'; readonly value: number };
+}
+
+const figures: Figure[] = [];
+const notes: string[] = [];
+
+function record(figure: Figure): void {
+  figures.push(figure);
+  const s = summary(figure.values);
+  console.log(`${figure.scenario} | ${figure.metric}: min ${fmt(s.min)} median ${fmt(s.median)} max ${fmt(s.max)} ${figure.unit} ${verdict(figure)}`);
+}
+
+function summary(values: number[]): { min: number; median: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { min: sorted[0] ?? NaN, median: sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN, max: sorted[sorted.length - 1] ?? NaN };
+}
+
+function fmt(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(value < 10 ? 2 : 1);
+}
+
+function verdict(figure: Figure): string {
+  if (!figure.target) return '';
+  const { median } = summary(figure.values);
+  const pass = figure.target.op === 'le' ? median <= figure.target.value : median >= figure.target.value;
+  return `${pass ? 'PASS' : 'MISS'} (target ${figure.target.op === 'le' ? '≤' : '≥'} ${figure.target.value} ${figure.unit})`;
+}
+
+/** Leases as Flannel writes them, for fake peers with PublicIPs on the bench host's segment. */
+async function writePeerLeases(client: Etcd3, prefix: string, backend: Backend, count: number, offset = 0): Promise<void> {
+  const ops = [];
+  for (let i = offset; i < offset + count; i++) ops.push(client.put(`${prefix}/subnets/${peerSubnet(i)}`).value(peerValue(backend, i)));
+  // etcd 3.4 allows 128 operations per transaction.
+  for (let i = 0; i < ops.length; i += 128) await client.if(`${prefix}/none`, 'Version', '==', 0).then(...ops.slice(i, i + 128)).commit();
+}
+
+function peerSubnet(i: number): string {
+  return `10.${100 + Math.floor(i / 256)}.${i % 256}.0-24`;
+}
+
+function peerValue(backend: Backend, i: number): string {
+  const publicIP = `172.30.${Math.floor(i / 250) + 1}.${(i % 250) + 2}`;
+  const mac = `02:42:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
+  return JSON.stringify({ PublicIP: publicIP, PublicIPv6: null, BackendType: backend, BackendData: backend === 'vxlan' ? { VNI: 1, VtepMAC: mac } : null });
+}
+
+function countLines(host: Host, args: string[]): number {
+  const output = inNs(host.ns, args[0]!, args.slice(1));
+  return output.split('\n').filter((l) => l.trim() !== '').length;
+}
+
+function weftRouteCount(host: Host): number {
+  return countLines(host, ['ip', '-4', 'route', 'show', 'proto', '87']);
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number, pollMs = 5): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(pollMs);
+  }
+  return Date.now();
+}
+
+/**
+ * A bench host: one namespace with a second underlay address in 172.30.0.0/16 so thousands of
+ * fake peers can sit on its L2 segment (host-gw and DirectRouting need that).
+ */
+async function benchCluster(): Promise<NetnsCluster> {
+  const cluster = await NetnsCluster.create([1]);
+  inNs(cluster.hosts[0]!.ns, 'ip', ['addr', 'add', '172.30.0.1/16', 'dev', 'eth0']);
+  return cluster;
+}
+
+function agentArgs(prefix: string): string[] {
+  return ['--etcd-prefix', prefix, '--iface', '172.30.0.1'];
+}
+
+async function convergence(backend: Backend, peers: number): Promise<void> {
+  const toEnv: number[] = [];
+  const toProgrammed: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const cluster = await benchCluster();
+    try {
+      const host = cluster.hosts[0]!;
+      const prefix = `/bench/c${r}`;
+      await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: backend } });
+      const client = cluster.etcd.client();
+      await writePeerLeases(client, prefix, backend, peers);
+      client.close();
+      const started = Date.now();
+      cluster.startAgent(host, 'bench', agentArgs(prefix));
+      const envFile = cluster.subnetFile(host, 'bench');
+      toEnv.push((await waitUntil(() => exists(envFile), 20_000)) - started);
+      toProgrammed.push((await waitUntil(() => weftRouteCount(host) >= peers, 60_000, 10)) - started);
+      if (backend === 'vxlan') {
+        const neighs = countLines(host, ['ip', 'neigh', 'show', 'dev', 'flannel.1', 'nud', 'permanent']);
+        const fdb = countLines(host, ['bridge', 'fdb', 'show', 'dev', 'flannel.1']).valueOf();
+        if (neighs < peers || fdb < peers) throw new Error(`incomplete: ${neighs} neigh, ${fdb} fdb for ${peers} peers`);
+      }
+    } finally {
+      await cluster.destroy();
+    }
+  }
+  const target = peers === 2000 ? 1000 : peers === 10000 ? 3000 : undefined;
+  record({ scenario: `convergence ${backend} N=${peers}`, metric: 'start → subnet.env', values: toEnv, unit: 'ms' });
+  record({
+    scenario: `convergence ${backend} N=${peers}`,
+    metric: `start → all ${peers} peers programmed`,
+    values: toProgrammed,
+    unit: 'ms',
+    ...(target ? { target: { op: 'le' as const, value: target } } : {}),
+  });
+}
+
+function exists(path: string): boolean {
+  try {
+    return statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+async function burst(mode: 'one by one' | 'in 5 transactions'): Promise<void> {
+  const latency: number[] = [];
+  const lost: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const cluster = await benchCluster();
+    try {
+      const host = cluster.hosts[0]!;
+      const prefix = `/bench/b${r}`;
+      await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } });
+      cluster.startAgent(host, 'bench', agentArgs(prefix));
+      await waitUntil(() => exists(cluster.subnetFile(host, 'bench')), 20_000);
+      await sleep(300);
+      const client = cluster.etcd.client();
+      if (mode === 'one by one') {
+        for (let i = 0; i < burstSize; i++) await client.put(`${prefix}/subnets/${peerSubnet(i)}`).value(peerValue('vxlan', i));
+      } else {
+        const per = burstSize / 5;
+        for (let t = 0; t < 5; t++) {
+          const ops = [];
+          for (let i = t * per; i < (t + 1) * per; i++) ops.push(client.put(`${prefix}/subnets/${peerSubnet(i)}`).value(peerValue('vxlan', i)));
+          await client.if(`${prefix}/none`, 'Version', '==', 0).then(...ops).commit();
+        }
+      }
+      const lastWrite = Date.now();
+      client.close();
+      try {
+        latency.push((await waitUntil(() => weftRouteCount(host) >= burstSize, 10_000, 5)) - lastWrite);
+      } catch {
+        latency.push(NaN);
+      }
+      lost.push(burstSize - weftRouteCount(host));
+    } finally {
+      await cluster.destroy();
+    }
+  }
+  record({ scenario: `burst ${burstSize} leases ${mode}`, metric: 'last write → all programmed', values: latency, unit: 'ms', target: { op: 'le', value: 1000 } });
+  record({ scenario: `burst ${burstSize} leases ${mode}`, metric: 'lost events', values: lost, unit: 'leases', target: { op: 'le', value: 0 } });
+}
+
+function procStats(pid: number): { rssMb: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { rssMb: rssKb / 1024, cpuSeconds: ticks / 100 };
+}
+
+async function steadyState(): Promise<void> {
+  const rss: number[] = [];
+  const cpuPerMinute: number[] = [];
+  const cluster = await benchCluster();
+  try {
+    const host = cluster.hosts[0]!;
+    const prefix = '/bench/steady';
+    await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } });
+    const client = cluster.etcd.client();
+    await writePeerLeases(client, prefix, 'vxlan', steadyPeers);
+    client.close();
+    const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
+    await waitUntil(() => weftRouteCount(host) >= steadyPeers, 60_000, 50);
+    await sleep(2_000);
+    const pid = agent.child.pid!;
+    const before = procStats(pid);
+    await sleep(steadySeconds * 1000);
+    const after = procStats(pid);
+    rss.push(after.rssMb);
+    cpuPerMinute.push(((after.cpuSeconds - before.cpuSeconds) / steadySeconds) * 60);
+  } finally {
+    await cluster.destroy();
+  }
+  record({ scenario: `steady state, ${steadyPeers} peers idle ${steadySeconds} s`, metric: 'RSS', values: rss, unit: 'MB', target: { op: 'le', value: 80 } });
+  record({ scenario: `steady state, ${steadyPeers} peers idle ${steadySeconds} s`, metric: 'CPU (includes 30 s kernel resyncs)', values: cpuPerMinute, unit: 'CPU s/min' });
+}
+
+function iperf(cluster: NetnsCluster, fromNs: string, toNs: string, toIp: string): number {
+  const server = execFileSync('ip', ['netns', 'exec', toNs, 'iperf3', '-s', '-D', '-1', '-B', toIp, '--pidfile', `/tmp/iperf-${cluster.tag}.pid`]);
+  void server;
+  run('sleep', ['0.3']);
+  const out = JSON.parse(inNs(fromNs, 'iperf3', ['-c', toIp, '-t', String(iperfSeconds), '-J'])) as {
+    end: { sum_received: { bits_per_second: number } };
+  };
+  return out.end.sum_received.bits_per_second / 1e9;
+}
+
+async function dataPlane(): Promise<void> {
+  const results: Record<string, number[]> = { underlay: [], vxlan: [], 'host-gw': [] };
+  for (const backend of ['vxlan', 'host-gw'] as const) {
+    const cluster = await NetnsCluster.create([2]);
+    try {
+      await cluster.writeNetworkConfig('/weft/primary', { Network: '10.244.0.0/16', Backend: { Type: backend } });
+      for (const host of cluster.hosts) cluster.startAgent(host);
+      const pods = [];
+      for (const host of cluster.hosts) pods.push(await cluster.addPod(host));
+      await waitUntil(() => cluster.hosts.every((h) => weftRouteCount(h) === 1), 10_000, 20);
+      for (let r = 0; r < runs; r++) {
+        if (backend === 'vxlan') results['underlay']!.push(iperf(cluster, cluster.hosts[0]!.ns, cluster.hosts[1]!.ns, cluster.hosts[1]!.ip));
+        results[backend]!.push(iperf(cluster, pods[0]!.ns, pods[1]!.ns, pods[1]!.ip));
+      }
+    } finally {
+      await cluster.destroy();
+    }
+  }
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'host-to-host underlay', values: results['underlay']!, unit: 'Gbit/s' });
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'pod-to-pod vxlan', values: results['vxlan']!, unit: 'Gbit/s' });
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'pod-to-pod host-gw', values: results['host-gw']!, unit: 'Gbit/s' });
+  const underlay = summary(results['underlay']!).median;
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'vxlan / underlay', values: results['vxlan']!.map((v) => v / underlay), unit: '×', target: { op: 'ge', value: 0.5 } });
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'host-gw / underlay', values: results['host-gw']!.map((v) => v / underlay), unit: '×' });
+}
+
+function report(startedAt: Date, seconds: number): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const lines = [
+    '## Figures',
+    '',
+    `- date: ${startedAt.toISOString()}`,
+    `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${run('uname', ['-r']).trim()}, Node.js ${process.version}`,
+    `- command: \`npm run bench${smoke ? ' -- --smoke' : ''}\` (as root), ${runs} run(s) per figure, took ${seconds.toFixed(0)} s`,
+    '',
+    '| scenario | metric | min | median | max | unit | target |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...figures.map((f) => {
+      const s = summary(f.values);
+      return `| ${f.scenario} | ${f.metric} | ${fmt(s.min)} | ${fmt(s.median)} | ${fmt(s.max)} | ${f.unit} | ${verdict(f)} |`;
+    }),
+    ...(notes.length ? ['', ...notes] : []),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Keeps the hand-written part of docs/benchmarks.md (profile notes) and replaces the figures. */
+function writeReport(path: string, figuresSection: string): void {
+  let existing = '';
+  try {
+    existing = readFileSync(path, 'utf8');
+  } catch {
+    existing = '# weft benchmarks\n\n';
+  }
+  const marker = existing.indexOf('## Figures');
+  const end = marker >= 0 ? existing.indexOf('\n## ', marker + 1) : -1;
+  const before = marker >= 0 ? existing.slice(0, marker) : existing;
+  const after = end >= 0 ? existing.slice(end + 1) : '';
+  run('mkdir', ['-p', path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '.']);
+  writeFileSync(path, `${before}${figuresSection}${after ? `\n${after}` : ''}`);
+}
+
+if (process.getuid?.() !== 0) {
+  console.error('bench: needs root (network namespaces, VXLAN)');
+  process.exit(1);
+}
+const startedAt = new Date();
+for (const peers of convergenceSizes) {
+  await convergence('vxlan', peers);
+  await convergence('host-gw', peers);
+}
+await burst('one by one');
+await burst('in 5 transactions');
+await steadyState();
+await dataPlane();
+writeReport(outFile, report(startedAt, (Date.now() - startedAt.getTime()) / 1000));
+console.log(`\nwrote ${outFile}`);
