@@ -3,6 +3,7 @@
 //   npm run bench                 full run (root), writes docs/benchmarks.md
 //   npm run bench -- --smoke      small and quick (N = 100, one run), for CI
 //   npm run bench -- --out FILE   write the report elsewhere
+//   npm run bench -- --only convergence,burst,steady,dataplane --runs N
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
@@ -19,8 +20,11 @@ const { values } = parseArgs({
     smoke: { type: 'boolean', default: false },
     out: { type: 'string' },
     runs: { type: 'string' },
+    only: { type: 'string' },
   },
 });
+/** `--only convergence,burst` runs a subset while working on one figure. */
+const only = new Set((values.only ?? 'convergence,burst,steady,dataplane').split(','));
 const smoke = values.smoke === true;
 const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const outFile = values.out ?? (smoke ? '.bench/smoke.md' : 'docs/benchmarks.md');
@@ -313,13 +317,17 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 const startedAt = new Date();
-for (const peers of convergenceSizes) {
-  await convergence('vxlan', peers);
-  await convergence('host-gw', peers);
+if (only.has('convergence')) {
+  for (const peers of convergenceSizes) {
+    await convergence('vxlan', peers);
+    await convergence('host-gw', peers);
+  }
 }
-await burst('one by one');
-await burst('in 5 transactions');
-await steadyState();
-await dataPlane();
+if (only.has('burst')) {
+  await burst('one by one');
+  await burst('in 5 transactions');
+}
+if (only.has('steady')) await steadyState();
+if (only.has('dataplane')) await dataPlane();
 writeReport(outFile, report(startedAt, (Date.now() - startedAt.getTime()) / 1000));
 console.log(`\nwrote ${outFile}`);

@@ -7,6 +7,7 @@ import { randomVtepMac } from './backend/vtepMac.js';
 import { type HostFacts, kernelHostFacts } from './kernel/hostFacts.js';
 import { KernelMonitor } from './kernel/kernelMonitor.js';
 import { type KernelPort, iprouteKernel } from './kernel/kernelPort.js';
+import { kernelSupportsNexthops } from './kernel/kernelReader.js';
 import { type ExternalInterface, discoverExternalInterface } from './net/externalInterface.js';
 import { formatSubnet } from './net/ipv4.js';
 import { Reconciler } from './reconciler.js';
@@ -19,6 +20,7 @@ import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
 export interface AgentDependencies {
   readonly hostFacts: HostFacts;
   readonly kernel: KernelPort;
+  readonly supportsNexthops: () => Promise<boolean>;
 }
 
 /** A running agent; stop() leaves kernel state in place so traffic survives an upgrade. */
@@ -36,7 +38,7 @@ function externalLink(ext: ExternalInterface): ExternalLink {
 
 /** The VTEP MAC must survive restarts: peers hold it in their FDB and ARP tables. */
 async function currentVtepMac(kernel: KernelPort, vni: number): Promise<string> {
-  const actual = await kernel.read(vxlanDeviceName(vni));
+  const actual = await kernel.read(vxlanDeviceName(vni), false);
   return actual.device?.kind === 'vxlan' && actual.device.mac ? actual.device.mac : randomVtepMac();
 }
 
@@ -59,7 +61,7 @@ async function createSubnetManager(options: AgentOptions, ext: ExternalInterface
 export async function startAgent(
   options: AgentOptions,
   logger: Logger,
-  deps: AgentDependencies = { hostFacts: kernelHostFacts, kernel: iprouteKernel },
+  deps: AgentDependencies = { hostFacts: kernelHostFacts, kernel: iprouteKernel, supportsNexthops: kernelSupportsNexthops },
   signal?: AbortSignal,
 ): Promise<RunningAgent> {
   if (options.kubeSubnetMgr) {
@@ -86,7 +88,8 @@ export async function startAgent(
     const lease = await subnetManager.acquireLease({ attrs, config, ...(previousSubnet ? { previousSubnet } : {}) });
     await writeEnv(options, config, ext, lease, logger);
     await subnetManager.start();
-    return run(options, config, ext, vtepMac, subnetManager, deps, logger);
+    const useNexthops = await deps.supportsNexthops();
+    return run(options, config, ext, vtepMac, useNexthops, subnetManager, deps, logger);
   } catch (err) {
     await subnetManager.close();
     throw err;
@@ -108,6 +111,7 @@ function run(
   config: NetworkConfig,
   ext: ExternalInterface,
   vtepMac: string | undefined,
+  useNexthops: boolean,
   subnetManager: SubnetManager,
   deps: AgentDependencies,
   logger: Logger,
@@ -124,10 +128,16 @@ function run(
       ...(vtepMac ? { vtepMac } : {}),
     };
   };
-  const reconciler = new Reconciler({ kernel: deps.kernel, inputs, scope: { network: config.network, extLink: link.name }, logger });
+  const reconciler = new Reconciler({
+    kernel: deps.kernel,
+    inputs,
+    scope: { network: config.network, extLink: link.name, useNexthops },
+    logger,
+  });
   const monitor = new KernelMonitor({
     ownDevices: config.backend.type === 'vxlan' ? [vxlanDeviceName(config.backend.vni)] : [],
     watchedLinks: [link.name],
+    nexthops: useNexthops,
     logger,
     onChange: () => reconciler.trigger('kernel changed'),
   });
@@ -141,7 +151,15 @@ function run(
     writeEnv(options, config, ext, lease, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
   });
   subnetManager.on('error', (err: Error) => rejectFatal(err));
-  monitor.start();
+  // The monitor starts after the first pass: programming thousands of peers would otherwise
+  // echo back through it line by line while the batch runs, slowing the batch itself. One more
+  // pass covers anything that changed in between.
+  const startMonitor = (): void => {
+    reconciler.off('reconciled', startMonitor).off('failed', startMonitor);
+    monitor.start();
+    reconciler.trigger('kernel monitor started');
+  };
+  reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
   reconciler.start();
 
   return {

@@ -64,12 +64,12 @@ export class Reconciler extends EventEmitter {
 
   trigger(reason: string): void {
     if (this.stopped) return;
-    this.options.logger.debug('reconcile requested', { reason });
     if (this.running) {
       this.again = true;
       return;
     }
     if (this.timer) return;
+    this.options.logger.debug('reconcile scheduled', { reason });
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running = this.loop().finally(() => (this.running = undefined));
@@ -102,12 +102,16 @@ export class Reconciler extends EventEmitter {
     const started = performance.now();
     const desired = planKernelState(inputs);
     this.reportSkipped(desired.skipped);
-    const actual = await this.options.kernel.read(desired.device?.name);
+    const planned = performance.now();
+    const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops);
+    const read = performance.now();
     const plan = diffKernelState(desired, actual, this.options.scope);
+    const diffed = performance.now();
     let applied = 0;
     let failed = 0;
     if (!planIsEmpty(plan)) {
       const result = await this.options.kernel.apply(plan);
+      const done = performance.now();
       applied = result.applied;
       failed = result.failures.length;
       for (const failure of result.failures.slice(0, 10)) {
@@ -119,6 +123,12 @@ export class Reconciler extends EventEmitter {
         ip: plan.ip.length,
         failed,
         peers: inputs.peers.length,
+        ms: {
+          plan: Math.round(planned - started),
+          read: Math.round(read - planned),
+          diff: Math.round(diffed - read),
+          apply: Math.round(done - diffed),
+        },
       });
     }
     this.passes++;

@@ -1,11 +1,32 @@
 import { type Ipv4Subnet, parseIpv4Cidr, subnetContainsSubnet } from '../net/ipv4.js';
-import { type ActualState, type KernelRoute, WEFT_ROUTE_PROTOCOL } from '../kernel/kernelState.js';
+import { type ActualState, type KernelNexthop, type KernelRoute, WEFT_ROUTE_PROTOCOL } from '../kernel/kernelState.js';
 import type { DesiredState, DesiredVxlanDevice } from './plan.js';
 
 /** What weft may touch: routes of its protocol inside its Network, on its device or the external link. */
 export interface OwnershipScope {
   readonly network: Ipv4Subnet;
   readonly extLink: string;
+  /**
+   * Program each peer's gateway as a nexthop object and point its route at it. Same forwarding
+   * as a route with its own gateway, but the kernel inserts 10000 of them in linear time, where
+   * 10000 routes with 10000 distinct gateways cost quadratic time (see docs/benchmarks.md).
+   */
+  readonly useNexthops: boolean;
+}
+
+/**
+ * Nexthop IDs are the peer subnet's network address: unique within a Network, and two weft
+ * instances have disjoint Networks, so their IDs never collide.
+ */
+export function nexthopIdFor(dst: string): number {
+  const parsed = parseIpv4Cidr(dst);
+  if (!parsed.ok || parsed.subnet.address === 0) throw new Error(`no nexthop id for ${dst}`);
+  return parsed.subnet.address;
+}
+
+function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, deviceName: string | undefined): boolean {
+  const inNetwork = subnetContainsSubnet(scope.network, { address: nexthop.id, prefixLength: 32 });
+  return inNetwork && (nexthop.dev === scope.extLink || nexthop.dev === deviceName);
 }
 
 /**
@@ -30,14 +51,16 @@ function ownsRoute(route: KernelRoute, scope: OwnershipScope, deviceName: string
   return route.dev === scope.extLink || route.dev === deviceName;
 }
 
-function sameRoute(a: KernelRoute, b: KernelRoute): boolean {
-  return a.dst === b.dst && a.gateway === b.gateway && a.dev === b.dev && a.onlink === b.onlink;
+function sameNextHop(a: { gateway?: string; dev: string; onlink: boolean }, b: { gateway?: string; dev: string; onlink: boolean }): boolean {
+  return a.gateway === b.gateway && a.dev === b.dev && a.onlink === b.onlink;
 }
 
-function routeLine(verb: 'replace' | 'del', route: KernelRoute): string {
-  const via = route.gateway ? ` via ${route.gateway}` : '';
-  const onlink = route.onlink && verb === 'replace' ? ' onlink' : '';
-  return `route ${verb} ${route.dst}${via} dev ${route.dev}${onlink} proto ${WEFT_ROUTE_PROTOCOL}`;
+function nextHopText(hop: { gateway?: string; dev: string; onlink: boolean }): string {
+  return `${hop.gateway ? `via ${hop.gateway} ` : ''}dev ${hop.dev}${hop.onlink ? ' onlink' : ''}`;
+}
+
+function routeDelLine(route: KernelRoute): string {
+  return `route del ${route.dst} proto ${WEFT_ROUTE_PROTOCOL}`;
 }
 
 /** Does the existing device have to be deleted and created again to match? */
@@ -108,12 +131,20 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
   }
 
   const ip: string[] = [];
-  const desiredRoutes = new Set(desired.routes.map((r) => r.dst));
+  const wanted = new Map(desired.routes.map((r) => [r.dst, r]));
   // Deletions first, so a subnet that moved between peers is never routed twice. A wanted
   // destination needs no delete even if it sits on the other device: `route replace` keys on
   // destination and metric, so it moves the route in place.
   for (const route of actualRoutes) {
-    if (ownsRoute(route, scope, deviceName) && !desiredRoutes.has(route.dst)) ip.push(routeLine('del', route));
+    if (ownsRoute(route, scope, deviceName) && !wanted.has(route.dst)) ip.push(routeDelLine(route));
+  }
+  const actualNexthops = recreated ? actual.nexthops.filter((n) => n.dev !== deviceName) : actual.nexthops;
+  const presentNexthops = new Map(actualNexthops.map((n) => [n.id, n]));
+  if (scope.useNexthops) {
+    const wantedIds = new Set(desired.routes.map((r) => nexthopIdFor(r.dst)));
+    for (const nexthop of actualNexthops) {
+      if (ownsNexthop(nexthop, scope, deviceName) && !wantedIds.has(nexthop.id)) ip.push(`nexthop del id ${nexthop.id}`);
+    }
   }
   if (deviceName) {
     const wantedNeighs = new Map(desired.neighs.map((n) => [n.dst, n.lladdr]));
@@ -126,7 +157,15 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
   const presentRoutes = new Map(actualRoutes.map((r) => [r.dst, r]));
   for (const route of desired.routes) {
     const present = presentRoutes.get(route.dst);
-    if (!present || !sameRoute(present, route)) ip.push(routeLine('replace', route));
+    const proto = `proto ${WEFT_ROUTE_PROTOCOL}`;
+    if (scope.useNexthops) {
+      const id = nexthopIdFor(route.dst);
+      const nexthop = presentNexthops.get(id);
+      if (!nexthop || !sameNextHop(nexthop, route)) ip.push(`nexthop replace id ${id} ${nextHopText(route)} ${proto}`);
+      if (present?.nhid !== id) ip.push(`route replace ${route.dst} nhid ${id} ${proto}`);
+    } else if (!present || present.nhid !== undefined || !sameNextHop(present, route)) {
+      ip.push(`route replace ${route.dst} ${nextHopText(route)} ${proto}`);
+    }
   }
   return { device, fdb, ip };
 }

@@ -3,8 +3,8 @@ import { parseIpv4 } from '../net/ipv4.js';
 
 /**
  * Every `weft agent` flag, with Flannel's name, default and meaning. One table drives the
- * commander definition, the FLANNELD_* environment mapping and the README's flag list, so the
- * three cannot drift apart.
+ * commander definition and the FLANNELD_* environment mapping; a unit test holds README's flag
+ * list to it.
  */
 export interface FlagSpec {
   readonly name: string;

@@ -7,6 +7,8 @@ export interface KernelMonitorOptions {
   readonly ownDevices: readonly string[];
   /** Links weft only depends on (the external interface): only link-level changes matter. */
   readonly watchedLinks: readonly string[];
+  /** Also watch nexthop objects (only where the kernel has them: `ip monitor` rejects the group otherwise). */
+  readonly nexthops: boolean;
   readonly logger: Logger;
   readonly onChange: (line: string) => void;
 }
@@ -49,7 +51,7 @@ export class KernelMonitor {
   }
 
   start(): void {
-    this.spawn(['ip', 'monitor', 'link', 'route', 'neigh', 'address']);
+    this.spawn(['ip', 'monitor', 'link', 'route', 'neigh', 'address', ...(this.options.nexthops ? ['nexthop'] : [])]);
     this.spawn(['bridge', 'monitor', 'fdb']);
   }
 
@@ -68,7 +70,10 @@ export class KernelMonitor {
     child.stdout?.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) if (this.interesting(line)) this.options.onChange(line);
+      // One notification per chunk: our own batch of 30000 changes echoes back as thousands of
+      // lines, and the reconciler only needs to hear "something changed" once.
+      const relevant = lines.find((line) => this.interesting(line));
+      if (relevant !== undefined) this.options.onChange(relevant);
     });
     void child.then(() => {
       this.children.delete(child);

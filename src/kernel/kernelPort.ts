@@ -10,7 +10,7 @@ export interface ApplyResult {
 
 /** The reconciler's view of the kernel: read what is there, apply a plan. */
 export interface KernelPort {
-  read(vxlanDevice: string | undefined): Promise<ActualState>;
+  read(vxlanDevice: string | undefined, withNexthops: boolean): Promise<ActualState>;
   apply(plan: KernelPlan): Promise<ApplyResult>;
 }
 

@@ -1,6 +1,6 @@
 import { KernelCommandError } from '../errors.js';
 import { runCommand, runJson } from './exec.js';
-import { type ActualState, WEFT_ROUTE_PROTOCOL, parseFdb, parseNeighs, parseRoutes, parseVxlanDevice } from './kernelState.js';
+import { type ActualState, WEFT_ROUTE_PROTOCOL, parseFdb, parseNeighs, parseNexthops, parseRoutes, parseVxlanDevice } from './kernelState.js';
 
 async function readDevice(name: string): Promise<unknown> {
   const result = await runCommand(['ip', '-j', '-d', 'addr', 'show', 'dev', name], { allowFailure: true });
@@ -11,21 +11,31 @@ async function readDevice(name: string): Promise<unknown> {
   return JSON.parse(result.stdout || '[]');
 }
 
+/** Nexthop objects arrived in Linux 5.3; older kernels get plain routes. */
+export async function kernelSupportsNexthops(): Promise<boolean> {
+  const result = await runCommand(['ip', 'nexthop', 'show'], { allowFailure: true });
+  return result.exitCode === 0;
+}
+
 /**
- * Reads the kernel state weft may own: its vxlan device (if any), the routes carrying weft's
- * protocol number, and the neighbour and FDB entries on its device. Reads run in parallel.
+ * Reads the kernel state weft may own: its vxlan device (if any), the routes and nexthops
+ * carrying weft's protocol number, and the neighbour and FDB entries on its device. Reads run in
+ * parallel.
  */
-export async function readActualState(vxlanDevice: string | undefined): Promise<ActualState> {
-  const routesJson = runJson(['ip', '-j', '-4', 'route', 'show', 'proto', String(WEFT_ROUTE_PROTOCOL)]);
-  if (!vxlanDevice) return { routes: parseRoutes(await routesJson), neighs: [], fdb: [] };
-  const device = parseVxlanDevice(await readDevice(vxlanDevice));
-  const [routes, neighs, fdb] = await Promise.all([
+export async function readActualState(vxlanDevice: string | undefined, withNexthops: boolean): Promise<ActualState> {
+  const protocol = String(WEFT_ROUTE_PROTOCOL);
+  const routesJson = runJson(['ip', '-j', '-4', 'route', 'show', 'proto', protocol]);
+  const nexthopsJson = withNexthops ? runJson(['ip', '-j', '-4', 'nexthop', 'show', 'proto', protocol]) : Promise.resolve([]);
+  const device = vxlanDevice ? parseVxlanDevice(await readDevice(vxlanDevice)) : undefined;
+  const [routes, nexthops, neighs, fdb] = await Promise.all([
     routesJson,
-    device ? runJson(['ip', '-j', '-4', 'neigh', 'show', 'dev', vxlanDevice]) : Promise.resolve([]),
-    device ? runJson(['bridge', '-j', 'fdb', 'show', 'dev', vxlanDevice]) : Promise.resolve([]),
+    nexthopsJson,
+    device ? runJson(['ip', '-j', '-4', 'neigh', 'show', 'dev', device.name]) : Promise.resolve([]),
+    device ? runJson(['bridge', '-j', 'fdb', 'show', 'dev', device.name]) : Promise.resolve([]),
   ]);
   return {
     routes: parseRoutes(routes),
+    nexthops: parseNexthops(nexthops),
     neighs: parseNeighs(neighs),
     fdb: parseFdb(fdb),
     ...(device ? { device } : {}),

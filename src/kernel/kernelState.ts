@@ -8,6 +8,16 @@ export interface KernelRoute {
   readonly gateway?: string;
   readonly dev: string;
   readonly onlink: boolean;
+  /** Set when the route points at a nexthop object rather than carrying its own gateway. */
+  readonly nhid?: number;
+}
+
+/** A nexthop object (Linux 5.3+); weft's carry its route protocol number. */
+export interface KernelNexthop {
+  readonly id: number;
+  readonly gateway?: string;
+  readonly dev: string;
+  readonly onlink: boolean;
 }
 
 export interface KernelNeigh {
@@ -43,6 +53,8 @@ export interface ActualState {
   readonly device?: VxlanDeviceState;
   /** Routes with weft's protocol number (main table). */
   readonly routes: readonly KernelRoute[];
+  /** Nexthop objects with weft's protocol number; empty where nexthops are not used. */
+  readonly nexthops: readonly KernelNexthop[];
   readonly neighs: readonly KernelNeigh[];
   readonly fdb: readonly KernelFdbEntry[];
 }
@@ -64,8 +76,28 @@ export function parseRoutes(json: unknown): KernelRoute[] {
     if (!dst || !dev) return [];
     const gateway = str(r, 'gateway');
     const flags = Array.isArray(r['flags']) ? r['flags'] : [];
+    const nhid = r['nhid'];
     // iproute2 prints host routes without "/32".
-    return [{ dst: dst.includes('/') ? dst : `${dst}/32`, dev, onlink: flags.includes('onlink'), ...(gateway ? { gateway } : {}) }];
+    return [
+      {
+        dst: dst.includes('/') ? dst : `${dst}/32`,
+        dev,
+        onlink: flags.includes('onlink'),
+        ...(gateway ? { gateway } : {}),
+        ...(typeof nhid === 'number' ? { nhid } : {}),
+      },
+    ];
+  });
+}
+
+export function parseNexthops(json: unknown): KernelNexthop[] {
+  return list(json).flatMap((n): KernelNexthop[] => {
+    const id = n['id'];
+    const dev = str(n, 'dev');
+    if (typeof id !== 'number' || !dev) return [];
+    const gateway = str(n, 'gateway');
+    const flags = Array.isArray(n['flags']) ? n['flags'] : [];
+    return [{ id, dev, onlink: flags.includes('onlink'), ...(gateway ? { gateway } : {}) }];
   });
 }
 

@@ -112,6 +112,16 @@ describeAsRoot('vxlan backend across 3 hosts', () => {
       await expectRepaired('route', () => inNs(host().ns, 'ip', ['route', 'del', subnet]), () => peerState(host(), peer()).route !== undefined);
     });
 
+    it('restores a deleted nexthop object (and the route that used it)', async () => {
+      const route = peerState(host(), peer()).route as (Route & { nhid?: number }) | undefined;
+      expect(route?.nhid).toBeDefined();
+      await expectRepaired(
+        'nexthop',
+        () => inNs(host().ns, 'ip', ['nexthop', 'del', 'id', String(route!.nhid)]),
+        () => (peerState(host(), peer()).route as (Route & { nhid?: number }) | undefined)?.nhid === route!.nhid,
+      );
+    });
+
     it('restores a deleted FDB entry', async () => {
       const [entry] = peerState(host(), peer()).fdb;
       await expectRepaired(

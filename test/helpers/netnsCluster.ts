@@ -10,7 +10,7 @@ import { parseEnvFile, previousSubnetFromEnv } from '../../src/subnetEnv.js';
 import { formatSubnet } from '../../src/net/ipv4.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const AGENT_BIN = join(REPO, 'dist', 'cli', 'main.js');
+export const AGENT_BIN = join(REPO, 'dist', 'bundle', 'weft.mjs');
 export const CNI_PATH = '/usr/lib/cni';
 
 export function run(file: string, args: readonly string[], input?: string): string {

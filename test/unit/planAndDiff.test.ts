@@ -1,5 +1,5 @@
 import { parseNetworkConfig, type NetworkConfig } from '../../src/config/networkConfig.js';
-import { diffKernelState, planIsEmpty, type OwnershipScope } from '../../src/backend/diff.js';
+import { diffKernelState, nexthopIdFor, planIsEmpty, type OwnershipScope } from '../../src/backend/diff.js';
 import { type ExternalLink, planKernelState } from '../../src/backend/plan.js';
 import type { ActualState, KernelRoute } from '../../src/kernel/kernelState.js';
 import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
@@ -26,7 +26,7 @@ function vxPeer(third: number, publicIP: string, mac: string): PeerLease {
   return { key: `10.5.${third}.0-24`, subnet: cidr(`10.5.${third}.0/24`), publicIP, backendType: 'vxlan', vxlan: { vni: 1, vtepMac: mac } };
 }
 
-const scope: OwnershipScope = { network: cidr('10.5.0.0/16'), extLink: 'eth0' };
+const scope: OwnershipScope = { network: cidr('10.5.0.0/16'), extLink: 'eth0', useNexthops: false };
 
 /** The kernel after a plan has been applied in full: what a converged host looks like. */
 function converged(input: Parameters<typeof planKernelState>[0]): ActualState {
@@ -35,6 +35,7 @@ function converged(input: Parameters<typeof planKernelState>[0]): ActualState {
   return {
     device: { name: d.name, kind: 'vxlan', vni: d.vni, local: d.local, port: d.port, link: d.link, learning: d.learning, gbp: d.gbp, mtu: d.mtu, mac: d.mac, up: true, addresses: [d.address] },
     routes: [...desired.routes],
+    nexthops: [],
     neighs: desired.neighs.map((n) => ({ ...n, permanent: true })),
     fdb: desired.fdb.map((f) => ({ ...f, permanent: true })),
   };
@@ -100,7 +101,7 @@ describe('planKernelState', () => {
 
 describe('diffKernelState', () => {
   it('creates everything on an empty kernel, device first', () => {
-    const plan = diffKernelState(planKernelState(base), { routes: [], neighs: [], fdb: [] }, scope);
+    const plan = diffKernelState(planKernelState(base), { routes: [], nexthops: [], neighs: [], fdb: [] }, scope);
     expect(plan.device).toEqual([
       'link add flannel.1 type vxlan id 1 local 192.168.1.10 dev eth0 dstport 8472 nolearning',
       `link set flannel.1 address ${myMac} mtu 1450 up`,
@@ -155,7 +156,7 @@ describe('diffKernelState', () => {
   it('removes a departed peer: route, ARP and FDB', () => {
     const plan = diffKernelState(planKernelState({ ...base, peers: [peers[1]!] }), converged(base), scope);
     expect(plan.fdb).toEqual(['fdb del 02:00:00:00:02:02 dev flannel.1 dst 192.168.1.11 self']);
-    expect(plan.ip).toEqual(['route del 10.5.2.0/24 via 10.5.2.0 dev flannel.1 proto 87', 'neigh del 10.5.2.0 dev flannel.1']);
+    expect(plan.ip).toEqual(['route del 10.5.2.0/24 proto 87', 'neigh del 10.5.2.0 dev flannel.1']);
   });
 
   it('switches a peer to a direct route in place when DirectRouting is enabled', () => {
@@ -197,5 +198,63 @@ describe('diffKernelState', () => {
       'addr replace 10.5.1.0/32 dev flannel.1',
       'addr del 10.5.77.0/32 dev flannel.1',
     ]);
+  });
+});
+
+describe('diffKernelState with nexthop objects', () => {
+  const nhScope: OwnershipScope = { ...scope, useNexthops: true };
+  const id2 = nexthopIdFor('10.5.2.0/24');
+
+  /** A kernel converged in nexthop mode. */
+  function convergedNh(input: Parameters<typeof planKernelState>[0]): ActualState {
+    const classic = converged(input);
+    return {
+      ...classic,
+      routes: classic.routes.map((r) => ({ ...r, nhid: nexthopIdFor(r.dst) })),
+      nexthops: classic.routes.map((r) => ({ id: nexthopIdFor(r.dst), gateway: r.gateway!, dev: r.dev, onlink: r.onlink })),
+    };
+  }
+
+  it('uses the subnet address as the nexthop id', () => {
+    expect(id2).toBe(0x0a050200);
+  });
+
+  it('creates a nexthop per peer, then points the route at it', () => {
+    const plan = diffKernelState(planKernelState({ ...base, peers: [peers[0]!] }), { ...converged({ ...base, peers: [] }) }, nhScope);
+    expect(plan.ip).toEqual([
+      'neigh replace 10.5.2.0 lladdr 02:00:00:00:02:02 dev flannel.1 nud permanent',
+      `nexthop replace id ${id2} via 10.5.2.0 dev flannel.1 onlink proto 87`,
+      `route replace 10.5.2.0/24 nhid ${id2} proto 87`,
+    ]);
+  });
+
+  it('does nothing on a converged kernel', () => {
+    expect(planIsEmpty(diffKernelState(planKernelState(base), convergedNh(base), nhScope))).toBe(true);
+  });
+
+  it('adopts classic routes (Flannel’s, or from an older kernel) by re-pointing them in place', () => {
+    const plan = diffKernelState(planKernelState(base), converged(base), nhScope);
+    expect(plan.ip.filter((l) => l.startsWith('route del'))).toEqual([]);
+    expect(plan.ip).toContain(`route replace 10.5.2.0/24 nhid ${id2} proto 87`);
+  });
+
+  it('moves a route to a direct next hop by replacing only the nexthop', () => {
+    const direct = { ...base, backend: config({ Type: 'vxlan', DirectRouting: true }).backend };
+    const plan = diffKernelState(planKernelState(direct), convergedNh(base), nhScope);
+    expect(plan.ip).toContain(`nexthop replace id ${id2} via 192.168.1.11 dev eth0 proto 87`);
+    expect(plan.ip.filter((l) => l.startsWith('route '))).toEqual([]);
+  });
+
+  it('removes a departed peer’s route and nexthop, and leaves other instances’ nexthops alone', () => {
+    const actual = convergedNh(base);
+    const withForeign: ActualState = { ...actual, nexthops: [...actual.nexthops, { id: 0x0a630100, gateway: '10.99.1.0', dev: 'flannel.2', onlink: true }] };
+    const plan = diffKernelState(planKernelState({ ...base, peers: [peers[1]!] }), withForeign, nhScope);
+    expect(plan.ip).toEqual(['route del 10.5.2.0/24 proto 87', `nexthop del id ${id2}`, 'neigh del 10.5.2.0 dev flannel.1']);
+  });
+
+  it('recreates nexthops after the device was recreated', () => {
+    const actual = convergedNh(base);
+    const plan = diffKernelState(planKernelState(base), { ...actual, device: undefined }, nhScope);
+    expect(plan.ip.filter((l) => l.startsWith('nexthop replace'))).toHaveLength(2);
   });
 });

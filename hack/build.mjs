@@ -1,0 +1,32 @@
+// Builds the agent as one self-contained ES module: dist/bundle/weft.mjs.
+//
+// One file instead of hundreds under node_modules roughly halves process start-up (0.35 s
+// instead of 0.6 s here), and that start-up is most of the time to a first subnet.env. etcd3
+// loads its gRPC definitions from ../proto relative to its own code at run time, so they are
+// copied to dist/proto, which is where the bundle's __dirname points them.
+import { build } from 'esbuild';
+import { chmod, cp, mkdir, rm } from 'node:fs/promises';
+
+const banner = [
+  "import { createRequire as __weftRequire } from 'node:module';",
+  "import { fileURLToPath as __weftPath } from 'node:url';",
+  'const require = __weftRequire(import.meta.url);',
+  'const __filename = __weftPath(import.meta.url);',
+  "const __dirname = __weftPath(new URL('.', import.meta.url));",
+].join(' ');
+
+await rm('dist', { recursive: true, force: true });
+await mkdir('dist/bundle', { recursive: true });
+await build({
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/bundle/weft.mjs',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  banner: { js: banner },
+  logLevel: 'warning',
+});
+await cp('node_modules/etcd3/proto', 'dist/proto', { recursive: true });
+await chmod('dist/bundle/weft.mjs', 0o755);
