@@ -8,14 +8,22 @@ import { type HostFacts, kernelHostFacts } from './kernel/hostFacts.js';
 import { KernelMonitor } from './kernel/kernelMonitor.js';
 import { type KernelPort, iprouteKernel } from './kernel/kernelPort.js';
 import { kernelSupportsNexthops } from './kernel/kernelReader.js';
+import { IptablesKeeper, detectIptablesTools } from './kernel/iptables.js';
+import { planIptables } from './iptables/rules.js';
 import { type ExternalInterface, discoverExternalInterface } from './net/externalInterface.js';
 import { formatSubnet } from './net/ipv4.js';
-import { Reconciler } from './reconciler.js';
+import { type ReconcileResult, Reconciler } from './reconciler.js';
+import { AgentMetrics } from './metrics.js';
+import { type Readiness, startHealthServer } from './healthServer.js';
+import type { Server } from 'node:http';
 import { createEtcdClient } from './subnet/etcdClient.js';
 import { EtcdSubnetManager } from './subnet/etcdSubnetManager.js';
 import type { LeaseAttrs } from './subnet/lease.js';
 import type { OwnLease, SubnetManager } from './subnet/subnetManager.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
+
+/** Readiness wants a datastore answer at least this recent (the probe runs every 5 s). */
+export const DATASTORE_STALE_MS = 20_000;
 
 export interface AgentDependencies {
   readonly hostFacts: HostFacts;
@@ -27,6 +35,7 @@ export interface AgentDependencies {
 export interface RunningAgent {
   readonly subnetManager: SubnetManager;
   readonly reconciler: Reconciler;
+  readonly metrics: AgentMetrics;
   stop(): Promise<void>;
   /** Settles when the agent hits an unrecoverable error (e.g. the subnet range is exhausted on re-acquire). */
   readonly fatal: Promise<never>;
@@ -42,16 +51,47 @@ async function currentVtepMac(kernel: KernelPort, vni: number): Promise<string> 
   return actual.device?.kind === 'vxlan' && actual.device.mac ? actual.device.mac : randomVtepMac();
 }
 
-async function createSubnetManager(options: AgentOptions, ext: ExternalInterface, logger: Logger): Promise<SubnetManager> {
+async function createSubnetManager(
+  options: AgentOptions,
+  ext: ExternalInterface,
+  metrics: AgentMetrics,
+  logger: Logger,
+): Promise<SubnetManager> {
   const client = await createEtcdClient(options.etcd);
-  return new EtcdSubnetManager({
+  const manager = new EtcdSubnetManager({
     client,
     prefix: options.etcd.prefix,
     logger,
     renewMarginMinutes: options.subnetLeaseRenewMarginMinutes,
     // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
     forbiddenSubnets: [ext.ifaceSubnet],
+    onInvalidLease: () => metrics.invalidLeases.inc(),
+    onWatchRestart: (reason) => metrics.watchRestarts.inc({ reason }),
   });
+  manager.on('datastore-error', () => metrics.datastoreErrors.inc());
+  return manager;
+}
+
+/** Progress of start-up and health of the running parts, for /readyz. */
+class ReadinessState {
+  subnetManager: SubnetManager | undefined;
+  reconciler: Reconciler | undefined;
+  subnetFileWritten = false;
+
+  readiness(now = Date.now()): Readiness {
+    const lastContact = this.subnetManager?.lastContact() ?? 0;
+    const sinceContact = lastContact > 0 ? now - lastContact : Infinity;
+    const checks = {
+      lease: { ok: this.subnetManager?.ownLease() !== undefined },
+      subnetFile: { ok: this.subnetFileWritten },
+      reconciled: { ok: (this.reconciler?.completedPasses ?? 0) > 0 },
+      datastore: {
+        ok: sinceContact <= DATASTORE_STALE_MS,
+        detail: Number.isFinite(sinceContact) ? `last answer ${(sinceContact / 1000).toFixed(1)} s ago` : 'never reached',
+      },
+    };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
 }
 
 /**
@@ -67,6 +107,30 @@ export async function startAgent(
   if (options.kubeSubnetMgr) {
     throw new Error('--kube-subnet-mgr is not available in this build yet; use the etcd datastore');
   }
+  const metrics = new AgentMetrics();
+  const state = new ReadinessState();
+  // Up before anything else, so /healthz answers and /readyz explains a slow start.
+  const health =
+    options.healthzPort > 0
+      ? await startHealthServer({ host: options.healthzIp, port: options.healthzPort, readiness: () => state.readiness(), metrics, logger })
+      : undefined;
+  try {
+    return await bringUp(options, logger, deps, metrics, state, health, signal);
+  } catch (err) {
+    health?.close();
+    throw err;
+  }
+}
+
+async function bringUp(
+  options: AgentOptions,
+  logger: Logger,
+  deps: AgentDependencies,
+  metrics: AgentMetrics,
+  state: ReadinessState,
+  health: Server | undefined,
+  signal: AbortSignal | undefined,
+): Promise<RunningAgent> {
   const ext = await discoverExternalInterface(options, deps.hostFacts);
   logger.info('using external interface', {
     iface: ext.iface.name,
@@ -74,7 +138,8 @@ export async function startAgent(
     publicIP: ext.publicIP,
     mtu: ext.iface.mtu,
   });
-  const subnetManager = await createSubnetManager(options, ext, logger);
+  const subnetManager = await createSubnetManager(options, ext, metrics, logger);
+  state.subnetManager = subnetManager;
   try {
     const config = await subnetManager.getNetworkConfig(signal);
     logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
@@ -87,9 +152,18 @@ export async function startAgent(
     const previousSubnet = await readPreviousSubnet(options.subnetFile);
     const lease = await subnetManager.acquireLease({ attrs, config, ...(previousSubnet ? { previousSubnet } : {}) });
     await writeEnv(options, config, ext, lease, logger);
+    state.subnetFileWritten = true;
     await subnetManager.start();
     const useNexthops = await deps.supportsNexthops();
-    return run(options, config, ext, vtepMac, useNexthops, subnetManager, deps, logger);
+    const agent = run(options, config, ext, vtepMac, useNexthops, subnetManager, deps, metrics, logger);
+    state.reconciler = agent.reconciler;
+    return {
+      ...agent,
+      async stop() {
+        await agent.stop();
+        health?.close();
+      },
+    };
   } catch (err) {
     await subnetManager.close();
     throw err;
@@ -114,6 +188,7 @@ function run(
   useNexthops: boolean,
   subnetManager: SubnetManager,
   deps: AgentDependencies,
+  metrics: AgentMetrics,
   logger: Logger,
 ): RunningAgent {
   const link = externalLink(ext);
@@ -146,11 +221,47 @@ function run(
   const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));
   fatal.catch(() => undefined);
 
-  subnetManager.on('change', () => reconciler.trigger('leases changed'));
+  const updateLeaseMetrics = (): void => {
+    metrics.peers.set({ backend: config.backend.type }, subnetManager.peers().length);
+    const expiration = subnetManager.ownLease()?.expiration;
+    metrics.leaseExpiry.set(expiration ? expiration.getTime() / 1000 : 0);
+  };
+  updateLeaseMetrics();
+  subnetManager.on('change', () => {
+    updateLeaseMetrics();
+    reconciler.trigger('leases changed');
+  });
+  reconciler.on('reconciled', (result: ReconcileResult) => {
+    metrics.reconcileDuration.observe(result.durationMs / 1000);
+    metrics.kernelOperations.inc({ result: 'applied' }, result.applied);
+    metrics.kernelOperations.inc({ result: 'failed' }, result.failed);
+    const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
+    if (unprompted && result.applied > 0) metrics.driftRepairs.inc();
+  });
   subnetManager.on('own-lease', (lease: OwnLease) => {
     writeEnv(options, config, ext, lease, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
   });
   subnetManager.on('error', (err: Error) => rejectFatal(err));
+
+  const iptables =
+    options.ipMasq || options.iptablesForwardRules
+      ? detectIptablesTools().then((tools) => {
+          const keeper = new IptablesKeeper({
+            tools,
+            resyncSeconds: options.iptablesResyncSeconds,
+            logger,
+            onRepair: () => metrics.driftRepairs.inc(),
+            plans: () => {
+              const own = subnetManager.ownLease();
+              if (!own) return [];
+              return planIptables({ network: config.network, ownSubnet: own.subnet, ipMasq: options.ipMasq, forwardRules: options.iptablesForwardRules });
+            },
+          });
+          void keeper.start();
+          return keeper;
+        })
+      : undefined;
+  iptables?.catch((err: unknown) => logger.error('iptables unavailable; masquerade and forward rules are not managed', { error: errorMessage(err) }));
   // The monitor starts after the first pass: programming thousands of peers would otherwise
   // echo back through it line by line while the batch runs, slowing the batch itself. One more
   // pass covers anything that changed in between.
@@ -165,10 +276,12 @@ function run(
   return {
     subnetManager,
     reconciler,
+    metrics,
     fatal,
     async stop() {
       monitor.stop();
       reconciler.stop();
+      (await iptables?.catch(() => undefined))?.stop();
       await subnetManager.close();
     },
   };

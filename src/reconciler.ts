@@ -10,6 +10,8 @@ export interface ReconcileResult {
   readonly failed: number;
   readonly durationMs: number;
   readonly peers: number;
+  /** What asked for this pass ('leases changed', 'kernel changed', 'resync', …). */
+  readonly reasons: readonly string[];
 }
 
 export interface ReconcilerOptions {
@@ -36,6 +38,7 @@ export class Reconciler extends EventEmitter {
   private resyncTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private pendingReasons = new Set<string>();
   private stopped = false;
   private readonly reportedSkips = new Map<string, string>();
   private passes = 0;
@@ -64,6 +67,7 @@ export class Reconciler extends EventEmitter {
 
   trigger(reason: string): void {
     if (this.stopped) return;
+    this.pendingReasons.add(reason);
     if (this.running) {
       this.again = true;
       return;
@@ -97,6 +101,8 @@ export class Reconciler extends EventEmitter {
   }
 
   private async reconcileOnce(): Promise<ReconcileResult | undefined> {
+    const reasons = [...this.pendingReasons];
+    this.pendingReasons.clear();
     const inputs = this.options.inputs();
     if (!inputs) return undefined;
     const started = performance.now();
@@ -132,7 +138,7 @@ export class Reconciler extends EventEmitter {
       });
     }
     this.passes++;
-    return { applied, failed, durationMs: performance.now() - started, peers: inputs.peers.length };
+    return { applied, failed, durationMs: performance.now() - started, peers: inputs.peers.length, reasons };
   }
 
   /** Says once per peer and reason why a valid lease is not routed, not on every pass. */

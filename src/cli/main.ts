@@ -4,6 +4,7 @@ import { startAgent } from '../agent.js';
 import { WeftError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { agentCommand, parseAgentArgs, weftVersion } from './program.js';
+import { removeWeftIptables } from '../kernel/iptables.js';
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or config. */
 const EXIT_FAILURE = 1;
@@ -65,6 +66,13 @@ async function main(): Promise<void> {
     .showHelpAfterError()
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE));
   program.addCommand(agentCommand());
+  program
+    .command('cleanup')
+    .description("remove weft's iptables chains and jumps (routes and devices are left alone: traffic keeps flowing)")
+    .action(async () => {
+      const cleaned = await removeWeftIptables();
+      process.stdout.write(cleaned.length ? `removed weft iptables rules via ${cleaned.join(', ')}\n` : 'no weft iptables rules found\n');
+    });
   await program.parseAsync(process.argv);
 }
 

@@ -28,8 +28,13 @@ export interface EtcdSubnetManagerOptions {
   /** Subnets no peer may claim (the underlay's own); see validatePeerLease. */
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
   readonly onInvalidLease?: (key: string, reason: string) => void;
-  readonly onWatchRestart?: (reason: string) => void;
+  readonly onWatchRestart?: (reason: WatchRestartReason) => void;
+  /** How often etcd is pinged so readiness knows it is reachable even when nothing changes. */
+  readonly probeIntervalMs?: number;
 }
+
+/** Bounded on purpose: it becomes a metric label. The log line carries the detail. */
+export type WatchRestartReason = 'disconnected' | 'cancelled';
 
 interface HeldLease {
   readonly subnet: Ipv4Subnet;
@@ -65,6 +70,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
   private watcher: Watcher | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private relistTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private reacquiring: Promise<void> | undefined;
   private watchRestarting = false;
   /** The listing the last successful acquire worked from: start() watches on from it. */
@@ -157,6 +163,18 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     const interval = this.options.relistIntervalMs ?? 5 * 60_000;
     this.relistTimer = setInterval(() => void this.periodicRelist(), interval);
     this.relistTimer.unref();
+    this.probeTimer = setInterval(() => void this.probe(), this.options.probeIntervalMs ?? 5_000);
+    this.probeTimer.unref();
+  }
+
+  /** A cheap read that proves etcd answers; an idle watch proves nothing. */
+  private async probe(): Promise<void> {
+    try {
+      await this.client.get(this.configKey).exec();
+      this.touch();
+    } catch (err) {
+      this.reportDatastoreError('health probe', err);
+    }
   }
 
   async close(): Promise<void> {
@@ -164,6 +182,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     this.abort.abort();
     clearTimeout(this.renewTimer);
     clearInterval(this.relistTimer);
+    clearInterval(this.probeTimer);
     const watcher = this.watcher;
     this.watcher = undefined;
     // etcd3 waits for etcd to confirm a cancel; a dead connection must not hold up shutdown.
@@ -209,6 +228,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
       key: kv.key.toString().slice(this.subnetsPrefix.length),
       value: kv.value.toString(),
       revision: Number(kv.mod_revision),
+      created: Number(kv.create_revision),
     };
   }
 
@@ -451,7 +471,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
       const revision = Number(event.kv.mod_revision);
       return event.type === 'Delete'
         ? { type: 'delete', key, revision }
-        : { type: 'put', key, value: event.kv.value.toString(), revision };
+        : { type: 'put', key, value: event.kv.value.toString(), revision, created: Number(event.kv.create_revision) };
     });
     if (this.store.apply(events)) this.emit('change');
     const ownName = this.held?.key.slice(this.subnetsPrefix.length);
@@ -468,9 +488,8 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     if (this.watcher === cancelled) this.watcher = undefined;
     if (this.watchRestarting || this.closed) return;
     this.watchRestarting = true;
-    const reason = `cancelled by etcd (${errorMessage(cause)}), e.g. history compacted`;
-    this.options.onWatchRestart?.(reason);
-    this.logger.warn('etcd watch cancelled; relisting and watching again', { reason });
+    this.options.onWatchRestart?.('cancelled');
+    this.logger.warn('etcd watch cancelled (e.g. history compacted); relisting and watching again', { error: errorMessage(cause) });
     const backoff = new Backoff(200, 10_000);
     while (!this.closed) {
       try {

@@ -3,10 +3,12 @@ import type { RawLease } from './lease.js';
 export interface StoredLease extends RawLease {
   /** Datastore revision that last wrote this key (etcd mod_revision / k8s resourceVersion order). */
   readonly revision: number;
+  /** Revision that created the key: when two leases claim one subnet, the first claim wins. */
+  readonly created?: number;
 }
 
 export type LeaseEvent =
-  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number }
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly created?: number }
   | { readonly type: 'delete'; readonly key: string; readonly revision: number };
 
 /**
@@ -29,7 +31,7 @@ export class LeaseStore {
       if (event.type === 'put') {
         const previous = this.live.get(event.key);
         this.tombstones.delete(event.key);
-        this.live.set(event.key, { key: event.key, value: event.value, revision: event.revision });
+        this.live.set(event.key, { key: event.key, value: event.value, revision: event.revision, created: event.created ?? event.revision });
         if (previous?.value !== event.value) changed = true;
       } else {
         if (this.live.delete(event.key)) changed = true;

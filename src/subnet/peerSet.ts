@@ -1,8 +1,8 @@
 import type { Logger } from 'winston';
 import { type LeaseValidationContext, type PeerLease, validatePeerLease } from './lease.js';
 import type { LeaseStore } from './leaseStore.js';
-import { parseSubnetKey } from './subnetKey.js';
-import { subnetsEqual } from '../net/ipv4.js';
+import { subnetToKey } from './subnetKey.js';
+import { formatSubnet } from '../net/ipv4.js';
 
 export type InvalidLeaseListener = (key: string, reason: string) => void;
 
@@ -15,6 +15,7 @@ export class PeerSet {
   private readonly verdicts = new Map<string, { value: string; peer?: PeerLease }>();
   private cachedVersion = -1;
   private cachedPeers: PeerLease[] = [];
+  private readonly reportedConflicts = new Map<string, string>();
 
   constructor(
     private readonly store: LeaseStore,
@@ -32,7 +33,7 @@ export class PeerSet {
 
   peers(): readonly PeerLease[] {
     if (this.cachedVersion === this.store.version) return this.cachedPeers;
-    const peers: PeerLease[] = [];
+    const candidates: Array<{ peer: PeerLease; created: number }> = [];
     const seen = new Set<string>();
     for (const lease of this.store.all()) {
       seen.add(lease.key);
@@ -46,18 +47,50 @@ export class PeerSet {
           this.onInvalid?.(lease.key, result.reason);
         }
       }
-      if (verdict.peer) peers.push(verdict.peer);
+      if (verdict.peer) candidates.push({ peer: verdict.peer, created: lease.created ?? lease.revision });
     }
     for (const key of this.verdicts.keys()) if (!seen.has(key)) this.verdicts.delete(key);
+    const peers = this.resolveConflicts(candidates);
     peers.sort((a, b) => a.subnet.address - b.subnet.address);
     this.cachedPeers = peers;
     this.cachedVersion = this.store.version;
     return peers;
   }
 
-  /** Our own lease sits in the same store; it is not a peer, but it is not an attack either. */
+  /**
+   * Two keys can name one subnet ("10.5.1.0-24" and "10.5.1.0-24&fd00::-64"), and a second
+   * claim would otherwise steal the first host's traffic. The first claim (oldest key) wins;
+   * later ones are rejected and reported once.
+   */
+  private resolveConflicts(candidates: Array<{ peer: PeerLease; created: number }>): PeerLease[] {
+    candidates.sort((a, b) => a.created - b.created || a.peer.key.localeCompare(b.peer.key));
+    const owners = new Map<number, PeerLease>();
+    const accepted: PeerLease[] = [];
+    const conflicts = new Set<string>();
+    for (const { peer } of candidates) {
+      const owner = owners.get(peer.subnet.address);
+      if (owner) {
+        const reason = `subnet ${formatSubnet(peer.subnet)} is already claimed by ${owner.key}`;
+        conflicts.add(peer.key);
+        if (this.reportedConflicts.get(peer.key) !== reason) {
+          this.reportedConflicts.set(peer.key, reason);
+          this.logger.warn('ignoring invalid lease', { key: peer.key, reason });
+          this.onInvalid?.(peer.key, reason);
+        }
+        continue;
+      }
+      owners.set(peer.subnet.address, peer);
+      accepted.push(peer);
+    }
+    for (const key of this.reportedConflicts.keys()) if (!conflicts.has(key)) this.reportedConflicts.delete(key);
+    return accepted;
+  }
+
+  /**
+   * Our own lease sits in the same store; it is not a peer, but it is not an attack either. Only
+   * the exact key we write is exempt: another spelling of our subnet is a hijack attempt.
+   */
   private isOwnKey(key: string): boolean {
-    const subnet = parseSubnetKey(key);
-    return subnet !== undefined && this.context.ownSubnet !== undefined && subnetsEqual(subnet, this.context.ownSubnet);
+    return this.context.ownSubnet !== undefined && key === subnetToKey(this.context.ownSubnet);
   }
 }

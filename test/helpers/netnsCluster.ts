@@ -228,7 +228,8 @@ export class NetnsCluster {
     const agent = host.agents.get(network);
     if (!agent) return null;
     host.agents.delete(network);
-    if (agent.child.exitCode !== null) return agent.child.exitCode;
+    // A process killed by a signal has exitCode null and signalCode set: it is gone all the same.
+    if (agent.child.exitCode !== null || agent.child.signalCode !== null) return agent.child.exitCode;
     const exited = new Promise<number | null>((resolve) => agent.child.once('exit', (code) => resolve(code)));
     agent.child.kill(signal);
     return exited;
@@ -306,18 +307,43 @@ export class NetnsCluster {
   }
 
   /** A TCP round trip: a one-shot echo server in `to`, a client in `from`. */
-  async tcpCheck(from: Pod, to: Pod, port = 7070): Promise<boolean> {
+  async tcpCheck(from: { ns: string }, to: { ns: string; ip: string }, port = 7070): Promise<boolean> {
+    return (await this.tcpSource(from, to, port)) !== undefined;
+  }
+
+  /** The source address `to` sees for a TCP connection from `from`; undefined if none arrived. */
+  async tcpSource(from: { ns: string }, to: { ns: string; ip: string }, port = 7070): Promise<string | undefined> {
     const script = join(REPO, 'test', 'helpers', 'tcpEcho.mjs');
     const server = spawn('ip', ['netns', 'exec', to.ns, process.execPath, script, 'server', to.ip, String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    server.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     try {
       await new Promise<void>((resolve, reject) => {
         server.stdout?.once('data', () => resolve());
         server.once('exit', () => reject(new Error('echo server exited')));
       });
-      return tryRun('ip', ['netns', 'exec', from.ns, process.execPath, script, 'client', to.ip, String(port)]).ok;
+      if (!tryRun('ip', ['netns', 'exec', from.ns, process.execPath, script, 'client', to.ip, String(port)]).ok) return undefined;
+      // The client ran synchronously; the server's "from …" line is read once the loop turns.
+      if (server.exitCode === null) await new Promise((resolve) => server.once('exit', resolve));
+      return /from (\S+)/.exec(output)?.[1]?.replace(/^::ffff:/, '');
     } finally {
       server.kill();
     }
+  }
+
+  /** A namespace on the first underlay segment standing in for "the internet": no route to any pod. */
+  addOutsideHost(): { ns: string; ip: string } {
+    const segment = this.segments[0]!;
+    const ns = `${this.tag}-out`;
+    const ip = `192.168.${segment.octet}.200`;
+    run('ip', ['netns', 'add', ns]);
+    run('ip', ['link', 'add', `${this.tag}o`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    run('ip', ['link', 'set', `${this.tag}o`, 'netns', segment.ns]);
+    inNs(segment.ns, 'ip', ['link', 'set', `${this.tag}o`, 'master', 'br0', 'up']);
+    inNs(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
+    return { ns, ip };
   }
 
   ipJson(host: Host, args: readonly string[]): unknown {

@@ -1,5 +1,6 @@
 // One-shot TCP echo for connectivity checks between pod namespaces.
-//   node tcpEcho.mjs server <ip> <port>   prints "ready", echoes one connection, exits
+//   node tcpEcho.mjs server <ip> <port>   prints "ready", echoes one connection, prints
+//                                         "from <client address>", exits
 //   node tcpEcho.mjs client <ip> <port>   exits 0 when the echo comes back within 3 s
 import net from 'node:net';
 
@@ -7,6 +8,7 @@ const [mode, host, portText] = process.argv.slice(2);
 const port = Number(portText);
 if (mode === 'server') {
   const server = net.createServer((socket) => {
+    process.stdout.write(`from ${socket.remoteAddress}\n`);
     socket.pipe(socket);
     socket.on('close', () => server.close());
   });

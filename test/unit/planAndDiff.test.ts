@@ -97,6 +97,20 @@ describe('planKernelState', () => {
     const desired = planKernelState({ ...base, peers: peerSet.peers() });
     expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.8.0/24']);
   });
+
+  it('lets the first claim of a subnet win when a second key names it too', () => {
+    const store = new LeaseStore();
+    const value = (ip: string, mac: string) => serializeLeaseAttrs({ publicIP: ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
+    const invalid: string[] = [];
+    const peerSet = new PeerSet(store, { config: config(), ownSubnet: own }, silentLogger(), (key) => invalid.push(key));
+    store.apply([{ type: 'put', key: '10.5.8.0-24', value: value('192.168.1.70', '02:00:00:00:70:70'), revision: 5, created: 5 }]);
+    store.apply([{ type: 'put', key: '10.5.8.0-24&fd00::-64', value: value('192.168.1.99', '02:00:00:00:99:99'), revision: 9, created: 9 }]);
+    expect(peerSet.peers().map((p) => [p.key, p.publicIP])).toEqual([['10.5.8.0-24', '192.168.1.70']]);
+    // Touching the hijacker's key again does not make it win, nor report it twice.
+    store.apply([{ type: 'put', key: '10.5.8.0-24&fd00::-64', value: value('192.168.1.98', '02:00:00:00:99:99'), revision: 12, created: 9 }]);
+    expect(peerSet.peers().map((p) => p.key)).toEqual(['10.5.8.0-24']);
+    expect(invalid).toEqual(['10.5.8.0-24&fd00::-64']);
+  });
 });
 
 describe('diffKernelState', () => {

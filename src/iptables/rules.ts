@@ -1,0 +1,131 @@
+import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
+
+/** One weft chain and the built-in chain that jumps to it. */
+export interface ChainPlan {
+  readonly table: 'nat' | 'filter';
+  readonly parent: 'POSTROUTING' | 'FORWARD';
+  readonly chain: string;
+  /** Rule specs (what follows `-A <chain>`), in order. */
+  readonly rules: readonly string[];
+  readonly jump: string;
+}
+
+export interface IptablesInput {
+  readonly network: Ipv4Subnet;
+  readonly ownSubnet: Ipv4Subnet;
+  readonly ipMasq: boolean;
+  readonly forwardRules: boolean;
+}
+
+/** kube-proxy marks packets it will masquerade itself; NATing them twice breaks some kernels. */
+const KUBE_PROXY_MASQ_MARK = '0x4000/0x4000';
+const MULTICAST = '224.0.0.0/4';
+
+/**
+ * Chain names carry the Network, so two weft instances (a primary and a Multus secondary) keep
+ * separate chains; at most 28 characters, as iptables requires.
+ */
+export function chainNames(network: Ipv4Subnet): { masq: string; forward: string } {
+  const id = `${network.address.toString(16).toUpperCase().padStart(8, '0')}-${network.prefixLength}`;
+  return { masq: `WEFT-MASQ-${id}`, forward: `WEFT-FWD-${id}` };
+}
+
+/**
+ * Flannel's rule set: never masquerade inside the pod network, masquerade pods going elsewhere
+ * (not multicast), masquerade the host reaching into the pod network; and accept forwarding to
+ * and from the pod network.
+ */
+export function planIptables(input: IptablesInput): ChainPlan[] {
+  const network = formatSubnet(input.network);
+  const own = formatSubnet(input.ownSubnet);
+  const names = chainNames(input.network);
+  const plans: ChainPlan[] = [];
+  if (input.ipMasq) {
+    const c = '-m comment --comment "weft masq"';
+    plans.push({
+      table: 'nat',
+      parent: 'POSTROUTING',
+      chain: names.masq,
+      jump: `${c} -j ${names.masq}`,
+      rules: [
+        `-m mark --mark ${KUBE_PROXY_MASQ_MARK} ${c} -j RETURN`,
+        `-s ${own} -d ${network} ${c} -j RETURN`,
+        `-s ${network} -d ${own} ${c} -j RETURN`,
+        `! -s ${network} -d ${own} ${c} -j RETURN`,
+        `-s ${network} ! -d ${MULTICAST} ${c} -j MASQUERADE --random-fully`,
+        `! -s ${network} -d ${network} ${c} -j MASQUERADE --random-fully`,
+      ],
+    });
+  }
+  if (input.forwardRules) {
+    const c = '-m comment --comment "weft forward"';
+    plans.push({
+      table: 'filter',
+      parent: 'FORWARD',
+      chain: names.forward,
+      jump: `${c} -j ${names.forward}`,
+      rules: [`-s ${network} ${c} -j ACCEPT`, `-d ${network} ${c} -j ACCEPT`],
+    });
+  }
+  return plans;
+}
+
+/** The lines of one table in `iptables-save` output. */
+export function savedTable(save: string, table: string): string[] {
+  const lines = save.split('\n');
+  const start = lines.indexOf(`*${table}`);
+  if (start < 0) return [];
+  const end = lines.indexOf('COMMIT', start);
+  return lines.slice(start + 1, end < 0 ? undefined : end);
+}
+
+/** What iptables-save shows for a plan's chain: its rules and the jumps into it. */
+export function savedChainState(save: string, plan: ChainPlan): { rules: string[]; jumps: number; exists: boolean } {
+  const lines = savedTable(save, plan.table);
+  return {
+    exists: lines.some((l) => l.startsWith(`:${plan.chain} `)),
+    rules: lines.filter((l) => l.startsWith(`-A ${plan.chain} `)),
+    jumps: lines.filter((l) => l.startsWith(`-A ${plan.parent} `) && l.endsWith(`-j ${plan.chain}`)).length,
+  };
+}
+
+/**
+ * iptables-restore input (used with --noflush) that rewrites a chain and makes sure exactly one
+ * jump to it sits first in its parent chain.
+ */
+export function restoreInput(plans: readonly ChainPlan[], jumpsPresent: ReadonlyMap<string, number>): string {
+  const out: string[] = [];
+  for (const table of ['nat', 'filter'] as const) {
+    const inTable = plans.filter((p) => p.table === table);
+    if (inTable.length === 0) continue;
+    out.push(`*${table}`);
+    for (const plan of inTable) out.push(`:${plan.chain} - [0:0]`);
+    for (const plan of inTable) {
+      out.push(`-F ${plan.chain}`);
+      for (const rule of plan.rules) out.push(`-A ${plan.chain} ${rule}`);
+      const jumps = jumpsPresent.get(plan.chain) ?? 0;
+      for (let i = 0; i < jumps; i++) out.push(`-D ${plan.parent} ${plan.jump}`);
+      out.push(`-I ${plan.parent} 1 ${plan.jump}`);
+    }
+    out.push('COMMIT');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** Input that removes every weft chain (any Network) and the jumps into them. */
+export function cleanupInput(save: string): string {
+  const out: string[] = [];
+  for (const table of ['nat', 'filter'] as const) {
+    const lines = savedTable(save, table);
+    const chains = lines.filter((l) => /^:WEFT-(MASQ|FWD)-/.test(l)).map((l) => l.slice(1).split(' ')[0]!);
+    if (chains.length === 0) continue;
+    out.push(`*${table}`);
+    for (const line of lines) {
+      const jump = /^-A (POSTROUTING|FORWARD) (.*-j (WEFT-(?:MASQ|FWD)-\S+))$/.exec(line);
+      if (jump) out.push(`-D ${jump[1]} ${jump[2]}`);
+    }
+    for (const chain of chains) out.push(`-F ${chain}`, `-X ${chain}`);
+    out.push('COMMIT');
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}

@@ -1,0 +1,116 @@
+import type { Logger } from 'winston';
+import { errorMessage } from '../errors.js';
+import { type ChainPlan, cleanupInput, restoreInput, savedChainState } from '../iptables/rules.js';
+import { runCommand } from './exec.js';
+
+export interface IptablesTools {
+  readonly save: string;
+  readonly restore: string;
+}
+
+async function ruleCount(save: string): Promise<number> {
+  const result = await runCommand([save], { allowFailure: true }).catch(() => undefined);
+  if (!result || result.exitCode !== 0) return -1;
+  return result.stdout.split('\n').filter((l) => l.startsWith('-A ')).length;
+}
+
+/**
+ * A host runs either the nft or the legacy iptables backend, and rules written to the other one
+ * are silently ignored. Like kube-proxy's wrapper, pick whichever already holds more rules,
+ * preferring nft (Debian's default) on a tie; fall back to plain iptables-save/-restore.
+ */
+export async function detectIptablesTools(): Promise<IptablesTools> {
+  const [nft, legacy] = await Promise.all([ruleCount('iptables-nft-save'), ruleCount('iptables-legacy-save')]);
+  if (nft < 0 && legacy < 0) return { save: 'iptables-save', restore: 'iptables-restore' };
+  return legacy > nft ? { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' } : { save: 'iptables-nft-save', restore: 'iptables-nft-restore' };
+}
+
+export interface IptablesKeeperOptions {
+  readonly tools: IptablesTools;
+  /** The chains wanted now; read at every sync because our subnet can change. */
+  readonly plans: () => readonly ChainPlan[];
+  readonly resyncSeconds: number;
+  readonly logger: Logger;
+  readonly onRepair?: () => void;
+}
+
+/**
+ * Keeps weft's chains in place: every --iptables-resync seconds it reads iptables-save once and
+ * rewrites a chain (in one iptables-restore, holding the xtables lock) only when it differs from
+ * what was last written. Comparison is against iptables' own rendering of our rules, captured
+ * right after writing them, so no iptables normalisation rules are re-implemented here.
+ */
+export class IptablesKeeper {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly written = new Map<string, { fingerprint: string; saved: string[] }>();
+  private syncing: Promise<void> | undefined;
+
+  constructor(private readonly options: IptablesKeeperOptions) {}
+
+  start(): Promise<void> {
+    this.timer = setInterval(() => void this.sync(), this.options.resyncSeconds * 1000);
+    this.timer.unref();
+    return this.sync();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  sync(): Promise<void> {
+    this.syncing ??= this.syncOnce()
+      .catch((err: unknown) => {
+        this.options.logger.warn('iptables sync failed; will retry', { error: errorMessage(err) });
+      })
+      .finally(() => {
+        this.syncing = undefined;
+      });
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<void> {
+    const plans = this.options.plans();
+    if (plans.length === 0) return;
+    const save = (await runCommand([this.options.tools.save])).stdout;
+    const stale = plans.filter((plan) => {
+      const state = savedChainState(save, plan);
+      const written = this.written.get(plan.chain);
+      return (
+        !state.exists ||
+        state.jumps !== 1 ||
+        written?.fingerprint !== JSON.stringify(plan) ||
+        written.saved.join('\n') !== state.rules.join('\n')
+      );
+    });
+    if (stale.length === 0) return;
+    // Written before with the same plan, yet different now: someone else changed it.
+    const repaired = stale.filter((plan) => this.written.get(plan.chain)?.fingerprint === JSON.stringify(plan));
+    const jumps = new Map(stale.map((plan) => [plan.chain, savedChainState(save, plan).jumps]));
+    await runCommand([this.options.tools.restore, '--noflush', '-w', '5'], { input: restoreInput(stale, jumps) });
+    const after = (await runCommand([this.options.tools.save])).stdout;
+    for (const plan of stale) this.written.set(plan.chain, { fingerprint: JSON.stringify(plan), saved: savedChainState(after, plan).rules });
+    if (repaired.length > 0) {
+      this.options.logger.warn('iptables rules were changed by someone else; restored', { chains: repaired.map((p) => p.chain) });
+      this.options.onRepair?.();
+    } else {
+      this.options.logger.info('iptables rules in place', { chains: stale.map((p) => p.chain), backend: this.options.tools.restore });
+    }
+  }
+}
+
+/** Removes every weft chain and jump (`weft cleanup`), from both backends. */
+export async function removeWeftIptables(): Promise<string[]> {
+  const cleaned: string[] = [];
+  for (const tools of [
+    { save: 'iptables-nft-save', restore: 'iptables-nft-restore' },
+    { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
+  ]) {
+    const save = await runCommand([tools.save], { allowFailure: true }).catch(() => undefined);
+    if (!save || save.exitCode !== 0) continue;
+    const input = cleanupInput(save.stdout);
+    if (input === '') continue;
+    await runCommand([tools.restore, '--noflush', '-w', '5'], { input });
+    cleaned.push(tools.restore);
+  }
+  return cleaned;
+}

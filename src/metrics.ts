@@ -1,0 +1,65 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Everything the agent reports at /metrics. One registry per agent (not prom-client's global),
+ * so tests and two agents in one process never share counters.
+ */
+export class AgentMetrics {
+  readonly registry = new Registry();
+
+  readonly peers = new Gauge({
+    name: 'weft_peers',
+    help: 'Valid peer leases currently known, by backend.',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileDuration = new Histogram({
+    name: 'weft_reconcile_duration_seconds',
+    help: 'Time of one reconcile pass: plan, read the kernel, diff, apply.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly kernelOperations = new Counter({
+    name: 'weft_kernel_operations_total',
+    help: 'Kernel operations (iproute2 batch lines) applied, by result.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly driftRepairs = new Counter({
+    name: 'weft_drift_repairs_total',
+    help: 'Reconcile passes started by a kernel change or a resync that had to change kernel state.',
+    registers: [this.registry],
+  });
+
+  readonly leaseExpiry = new Gauge({
+    name: 'weft_lease_expiry_timestamp_seconds',
+    help: 'When this host\'s subnet lease expires (Unix time); 0 for a reservation.',
+    registers: [this.registry],
+  });
+
+  readonly datastoreErrors = new Counter({
+    name: 'weft_datastore_errors_total',
+    help: 'Failed datastore calls (each is retried).',
+    registers: [this.registry],
+  });
+
+  readonly watchRestarts = new Counter({
+    name: 'weft_watch_restarts_total',
+    help: 'Times the lease watch was re-established, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly invalidLeases = new Counter({
+    name: 'weft_invalid_leases_total',
+    help: 'Leases ignored because they failed validation (each distinct lease value counted once).',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
