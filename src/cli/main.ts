@@ -5,6 +5,8 @@ import { WeftError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { agentCommand, parseAgentArgs, weftVersion } from './program.js';
 import { removeWeftIptables } from '../kernel/iptables.js';
+import { collectStatus } from '../status/collectStatus.js';
+import { formatStatus } from '../status/peerStatus.js';
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or config. */
 const EXIT_FAILURE = 1;
@@ -54,10 +56,36 @@ async function agentMain(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** `weft status [--json] <agent flags>`: 0 when the kernel matches every peer, 1 otherwise. */
+async function statusMain(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  let options;
+  try {
+    options = parseAgentArgs(argv.filter((a) => a !== '--json'));
+  } catch (err) {
+    process.stderr.write(`weft status: ${errorMessage(err)}\n`);
+    return EXIT_USAGE;
+  }
+  const logger = createLogger({ verbosity: options.verbosity });
+  try {
+    const status = await collectStatus(options, logger);
+    process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    return status.healthy ? 0 : EXIT_FAILURE;
+  } catch (err) {
+    process.stderr.write(`weft status: ${errorMessage(err)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
-  if (command === 'agent' && !rest.includes('-h') && !rest.includes('--help')) {
+  const wantsHelp = rest.includes('-h') || rest.includes('--help');
+  if (command === 'agent' && !wantsHelp) {
     process.exitCode = await agentMain(rest);
+    return;
+  }
+  if (command === 'status' && !wantsHelp) {
+    process.exitCode = await statusMain(rest);
     return;
   }
   const program = new Command('weft')
@@ -66,6 +94,12 @@ async function main(): Promise<void> {
     .showHelpAfterError()
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE));
   program.addCommand(agentCommand());
+  program.addCommand(
+    agentCommand()
+      .name('status')
+      .description("compare this host's kernel with its lease and its peers' (reads etcd and the kernel; exit 1 on any mismatch)")
+      .option('--json', 'print JSON instead of a table'),
+  );
   program
     .command('cleanup')
     .description("remove weft's iptables chains and jumps (routes and devices are left alone: traffic keeps flowing)")

@@ -384,8 +384,9 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
         await this.reacquire();
         return;
       }
-      await this.revokeLease(held.etcdLeaseId);
+      // Record the new lease before the await below, so ownLease() never lags behind etcd.
       this.held = { ...held, modRevision: Number(result.header.revision), etcdLeaseId: lease.id, expiration: lease.expiration };
+      await this.revokeLease(held.etcdLeaseId);
       this.logger.info('renewed lease', { subnet: formatSubnet(held.subnet), expires: lease.expiration.toISOString() });
       this.scheduleRenewal();
       this.emit('change');

@@ -1,7 +1,7 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { describeAsRoot } from '../helpers/rootOnly.js';
-import { type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
+import { AGENT_BIN, type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(180_000);
@@ -208,5 +208,47 @@ describeAsRoot('vxlan backend across 3 hosts', () => {
       );
     }
     expect(cluster.ping(pods[0]!, pods[1]!.ip)).toBe(true);
+  });
+});
+
+describeAsRoot('weft status', () => {
+  let cluster: NetnsCluster;
+  beforeAll(async () => {
+    cluster = await NetnsCluster.create([3]);
+    await cluster.writeNetworkConfig('/weft/primary', { Network: '10.71.0.0/16', Backend: { Type: 'vxlan' } });
+    for (const host of cluster.hosts) cluster.startAgent(host);
+    for (const host of cluster.hosts) await cluster.waitForSubnetEnv(host);
+    await waitFor(() => cluster.hosts.every((h) => (cluster.ipJson(h, ['route', 'show', 'proto', '87']) as Route[]).length === 2), 10_000);
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  function status(host: Host, json = false): { code: number; output: string } {
+    const args = ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'status', '--etcd-endpoints', cluster.etcdEndpoint, '--etcd-prefix', '/weft/primary', '--iface', 'eth0', ...(json ? ['--json'] : [])];
+    const result = spawnSync('ip', args, { encoding: 'utf8' });
+    return { code: result.status ?? -1, output: result.stdout };
+  }
+
+  it('shows every peer as matching on a healthy cluster', () => {
+    const { code, output } = status(cluster.hosts[0]!);
+    expect(code).toBe(0);
+    expect(output).toContain('all peers match the kernel');
+    const json = JSON.parse(status(cluster.hosts[0]!, true).output) as { healthy: boolean; peers: Array<{ publicIP: string; problems: string[] }> };
+    expect(json.healthy).toBe(true);
+    expect(json.peers.map((p) => p.publicIP).sort()).toEqual([cluster.hosts[1]!.ip, cluster.hosts[2]!.ip].sort());
+    expect(json.peers.every((p) => p.problems.length === 0)).toBe(true);
+  });
+
+  it('flags a hand-deleted route with a non-zero exit', async () => {
+    const host = cluster.hosts[0]!;
+    // Stop the agent first, or it would repair the route before status looks.
+    await cluster.stopAgent(host);
+    const [route] = cluster.ipJson(host, ['route', 'show', 'proto', '87']) as Route[];
+    inNs(host.ns, 'ip', ['route', 'del', route!.dst]);
+    const { code, output } = status(host);
+    expect(code).toBe(1);
+    expect(output).toMatch(new RegExp(`${route!.dst.replace(/\./g, '\\.')}.*route missing`));
+    expect(output).toContain('PROBLEMS FOUND');
   });
 });

@@ -253,7 +253,7 @@ describe('EtcdSubnetManager against a real etcd', () => {
     const key = `${testPrefix}/subnets/${formatSubnet(first.subnet).replace('/', '-')}`;
     const leaseBefore = String((await admin.get(key).exec()).kvs[0]!.lease);
     await waitFor(async () => String((await admin.get(key).exec()).kvs[0]?.lease) !== leaseBefore, 10_000);
-    expect(m.ownLease()!.expiration!.getTime()).toBeGreaterThan(first.expiration!.getTime());
+    await waitFor(() => m.ownLease()!.expiration!.getTime() > first.expiration!.getTime(), 2_000, () => 'ownLease() not renewed');
     const revoked = await admin.leaseClient.leaseTimeToLive({ ID: leaseBefore });
     expect(Number(revoked.TTL)).toBe(-1);
   });

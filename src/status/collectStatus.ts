@@ -1,0 +1,69 @@
+import type { Logger } from 'winston';
+import type { AgentOptions } from '../cli/agentOptions.js';
+import { parseNetworkConfig } from '../config/networkConfig.js';
+import { DatastoreError } from '../errors.js';
+import { planKernelState, vxlanDeviceName } from '../backend/plan.js';
+import { kernelHostFacts } from '../kernel/hostFacts.js';
+import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
+import { discoverExternalInterface } from '../net/externalInterface.js';
+import { formatSubnet } from '../net/ipv4.js';
+import { createEtcdClient } from '../subnet/etcdClient.js';
+import { leaseNamesPublicIP } from '../subnet/lease.js';
+import { LeaseStore } from '../subnet/leaseStore.js';
+import { PeerSet } from '../subnet/peerSet.js';
+import { parseSubnetKey } from '../subnet/subnetKey.js';
+import { type HostStatus, deviceProblems, peerStatuses } from './peerStatus.js';
+
+/**
+ * Reads etcd and the kernel directly, with the agent's own flags, and reports whether this host's
+ * kernel matches what its agent should have programmed. Needs no running agent.
+ */
+export async function collectStatus(options: AgentOptions, logger: Logger): Promise<HostStatus> {
+  const ext = await discoverExternalInterface(options, kernelHostFacts);
+  const client = await createEtcdClient(options.etcd);
+  try {
+    const configText = await client.get(`${options.etcd.prefix}/config`).string();
+    if (configText === null) throw new DatastoreError(`no network config at ${options.etcd.prefix}/config`);
+    const config = parseNetworkConfig(configText, `${options.etcd.prefix}/config`);
+    const subnetsPrefix = `${options.etcd.prefix}/subnets/`;
+    const listing = await client.getAll().prefix(subnetsPrefix).exec();
+    const store = new LeaseStore();
+    store.replaceAll(
+      listing.kvs.map((kv) => ({ key: kv.key.toString().slice(subnetsPrefix.length), value: kv.value.toString(), revision: Number(kv.mod_revision), created: Number(kv.create_revision) })),
+      Number(listing.header.revision),
+    );
+    const ownKv = listing.kvs.find((kv) => leaseNamesPublicIP(kv.value.toString(), ext.publicIP));
+    const ownSubnet = ownKv ? parseSubnetKey(ownKv.key.toString().slice(subnetsPrefix.length)) : undefined;
+    const ttl = ownKv && String(ownKv.lease) !== '0' ? await client.leaseClient.leaseTimeToLive({ ID: ownKv.lease }) : undefined;
+    const peers = new PeerSet(store, { config, ...(ownSubnet ? { ownSubnet } : {}), forbidden: [ext.ifaceSubnet] }, logger).peers();
+
+    const useNexthops = await kernelSupportsNexthops();
+    const deviceName = config.backend.type === 'vxlan' ? vxlanDeviceName(config.backend.vni) : undefined;
+    const actual = await readActualState(deviceName, useNexthops);
+    const network = formatSubnet(config.network);
+    if (!ownSubnet) return { backend: config.backend.type, network, peers: [], skipped: [], healthy: false };
+    const desired = planKernelState({
+      backend: config.backend,
+      ownSubnet,
+      extLink: { name: ext.iface.name, address: ext.ifaceAddress, mtu: ext.iface.mtu, subnet: ext.ifaceSubnet },
+      ...(actual.device?.mac ? { vtepMac: actual.device.mac } : {}),
+      peers,
+    });
+    const statuses = peerStatuses(peers, desired, actual, useNexthops);
+    const device = deviceName ? { name: deviceName, present: actual.device !== undefined, problems: deviceProblems(desired, actual) } : undefined;
+    return {
+      backend: config.backend.type,
+      network,
+      lease: {
+        subnet: formatSubnet(ownSubnet),
+        ...(ttl && Number(ttl.TTL) > 0 ? { expiration: new Date(Date.now() + Number(ttl.TTL) * 1000).toISOString() } : {}),
+      },
+      ...(device ? { device } : {}),
+      peers: statuses,
+      skipped: desired.skipped,
+      healthy: statuses.every((p) => p.problems.length === 0) && (device?.problems.length ?? 0) === 0,
+    };
+  } finally {
+    client.close();
+  }
+}
