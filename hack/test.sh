@@ -10,10 +10,6 @@ npm run --silent build
 results=$(mktemp)
 status=0
 node --experimental-vm-modules node_modules/jest/bin/jest.js --json --outputFile="$results" "$@" || status=$?
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests + r.numRuntimeErrorTestSuites} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$results"
+node hack/jest-summary.mjs "$results"
 rm -f "$results"
 exit "$status"
