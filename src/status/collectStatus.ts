@@ -8,6 +8,7 @@ import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.
 import { discoverExternalInterface } from '../net/externalInterface.js';
 import { formatSubnet } from '../net/ipv4.js';
 import { createEtcdClient } from '../subnet/etcdClient.js';
+import { storedLeaseFromKv } from '../subnet/etcdSubnetManager.js';
 import { leaseNamesPublicIP } from '../subnet/lease.js';
 import { LeaseStore } from '../subnet/leaseStore.js';
 import { PeerSet } from '../subnet/peerSet.js';
@@ -29,7 +30,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
     const listing = await client.getAll().prefix(subnetsPrefix).exec();
     const store = new LeaseStore();
     store.replaceAll(
-      listing.kvs.map((kv) => ({ key: kv.key.toString().slice(subnetsPrefix.length), value: kv.value.toString(), revision: Number(kv.mod_revision), created: Number(kv.create_revision) })),
+      listing.kvs.map((kv) => storedLeaseFromKv(kv, subnetsPrefix)),
       Number(listing.header.revision),
     );
     const ownKv = listing.kvs.find((kv) => leaseNamesPublicIP(kv.value.toString(), ext.publicIP));

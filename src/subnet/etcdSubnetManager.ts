@@ -16,6 +16,7 @@ import { Backoff } from '../util/backoff.js';
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
 
 export interface EtcdSubnetManagerOptions {
+  /** Owned from here on: close() closes it. */
   readonly client: Etcd3;
   /** e.g. /coreos.com/network (no trailing slash). */
   readonly prefix: string;
@@ -48,6 +49,16 @@ interface HeldLease {
 }
 
 const MAX_ACQUIRE_ATTEMPTS = 200;
+
+/** An etcd key-value under <prefix>/subnets/ as the lease store keeps it. */
+export function storedLeaseFromKv(kv: IKeyValue, subnetsPrefix: string): StoredLease {
+  return {
+    key: kv.key.toString().slice(subnetsPrefix.length),
+    value: kv.value.toString(),
+    revision: Number(kv.mod_revision),
+    created: Number(kv.create_revision),
+  };
+}
 
 /**
  * Flannel's etcd v3 registry, kept compatible key for key:
@@ -109,8 +120,9 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     const backoff = new Backoff(500, 10_000);
     let lastProblem = '';
     const report = (problem: string, fields: Record<string, unknown>): void => {
-      if (problem === lastProblem) return;
-      lastProblem = problem;
+      const fingerprint = `${problem} ${JSON.stringify(fields)}`;
+      if (fingerprint === lastProblem) return;
+      lastProblem = fingerprint;
       this.logger.warn(problem, fields);
     };
     for (;;) {
@@ -187,6 +199,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     this.watcher = undefined;
     // etcd3 waits for etcd to confirm a cancel; a dead connection must not hold up shutdown.
     if (watcher) await Promise.race([watcher.cancel().catch(() => undefined), sleep(1_000)]);
+    this.client.close();
   }
 
   private validationContext() {
@@ -219,17 +232,8 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
   private async listLeases(): Promise<{ leases: StoredLease[]; revision: number; kvs: IKeyValue[] }> {
     const response = await this.client.getAll().prefix(this.subnetsPrefix).exec();
     this.touch();
-    const leases = response.kvs.map((kv) => this.toStoredLease(kv));
+    const leases = response.kvs.map((kv) => storedLeaseFromKv(kv, this.subnetsPrefix));
     return { leases, revision: Number(response.header.revision), kvs: response.kvs };
-  }
-
-  private toStoredLease(kv: IKeyValue): StoredLease {
-    return {
-      key: kv.key.toString().slice(this.subnetsPrefix.length),
-      value: kv.value.toString(),
-      revision: Number(kv.mod_revision),
-      created: Number(kv.create_revision),
-    };
   }
 
   /**
