@@ -6,12 +6,13 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { EtcdServer } from './etcdServer.js';
-import { parseEnvFile, previousSubnetFromEnv } from '../../src/subnetEnv.js';
-import { formatSubnet } from '../../src/net/ipv4.js';
+import { parseEnvFile } from '../../src/subnetEnv.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const AGENT_BIN = join(REPO, 'dist', 'bundle', 'weft.mjs');
 export const CNI_PATH = '/usr/lib/cni';
+/** weft's CNI plugin (type flannel), the single executable `npm run build` makes. */
+export const CNI_PLUGIN = join(REPO, 'dist', 'cni', 'flannel');
 
 export function run(file: string, args: readonly string[], input?: string): string {
   return execFileSync(file, args, { encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
@@ -260,46 +261,50 @@ export class NetnsCluster {
   }
 
   /**
-   * Attaches a pod namespace to the host with the real CNI bridge plugin and host-local IPAM,
-   * configured from that host's subnet.env exactly as Flannel's CNI plugin would.
+   * Attaches a pod namespace to the host through weft's CNI plugin, which reads that host's
+   * subnet.env and delegates to the real bridge and host-local plugins, as a runtime would.
    */
   async addPod(host: Host, network = 'primary', bridge = 'cni0', podNs?: string, ifname = 'eth0'): Promise<Pod> {
-    const env = await this.waitForSubnetEnv(host, network);
+    await this.waitForSubnetEnv(host, network);
     const name = podNs ?? `${host.ns}-p${host.pods.length + 1}`;
     if (!podNs) run('ip', ['netns', 'add', name]);
-    const conf = {
-      cniVersion: '0.4.0',
-      name: `${this.tag}-${network}`,
-      type: 'bridge',
-      bridge,
-      isGateway: true,
-      ipMasq: false,
-      mtu: Number(env.get('FLANNEL_MTU')),
-      ipam: {
-        type: 'host-local',
-        ranges: [[{ subnet: formatSubnet(previousSubnetFromEnv(`FLANNEL_SUBNET=${env.get('FLANNEL_SUBNET')}`)!) }]],
-        routes: [{ dst: env.get('FLANNEL_NETWORK') }],
-        dataDir: join(host.dir, `ipam-${network}`),
-      },
-    };
-    const output = execFileSync('ip', ['netns', 'exec', host.ns, join(CNI_PATH, 'bridge')], {
-      input: JSON.stringify(conf),
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        CNI_COMMAND: 'ADD',
-        CNI_CONTAINERID: `${name}-${network}`,
-        CNI_NETNS: `/var/run/netns/${name}`,
-        CNI_IFNAME: ifname,
-        CNI_PATH,
-      },
-    });
+    const output = this.cni(host, 'ADD', name, network, bridge, ifname);
     const result = JSON.parse(output) as { ips: Array<{ address: string }> };
     const ip = result.ips[0]!.address.split('/')[0]!;
     inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
     const pod: Pod = { name, ns: name, ip, host, network };
     host.pods.push(pod);
     return pod;
+  }
+
+  /** The network config a runtime would hand weft's plugin for this host and network. */
+  cniConfig(host: Host, network = 'primary', bridge = 'cni0'): object {
+    return {
+      cniVersion: '1.0.0',
+      name: `${this.tag}-${network}`,
+      type: 'flannel',
+      subnetFile: this.subnetFile(host, network),
+      dataDir: join(host.dir, `cni-${network}`),
+      delegate: { bridge },
+      // Every host shares this machine's /var/lib/cni; keep host-local's leases per host.
+      ipam: { dataDir: join(host.dir, `ipam-${network}`) },
+    };
+  }
+
+  /** Runs weft's CNI plugin in the host namespace exactly as a runtime does; returns stdout. */
+  cni(host: Host, command: string, podNs: string, network = 'primary', bridge = 'cni0', ifname = 'eth0', config?: object): string {
+    return execFileSync('ip', ['netns', 'exec', host.ns, CNI_PLUGIN], {
+      input: JSON.stringify(config ?? this.cniConfig(host, network, bridge)),
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: `${podNs}-${network}`,
+        CNI_NETNS: `/var/run/netns/${podNs}`,
+        CNI_IFNAME: ifname,
+        CNI_PATH,
+      },
+    });
   }
 
   ping(from: Pod | Host, to: string, count = 1, timeoutSeconds = 2): boolean {
