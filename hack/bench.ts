@@ -24,7 +24,7 @@ const { values } = parseArgs({
   },
 });
 /** `--only convergence,burst` runs a subset while working on one figure. */
-const only = new Set((values.only ?? 'convergence,burst,steady,dataplane').split(','));
+const only = new Set((values.only ?? 'convergence,burst,steady,dataplane,cni').split(','));
 const smoke = values.smoke === true;
 const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const outFile = values.out ?? (smoke ? '.bench/smoke.md' : 'docs/benchmarks.md');
@@ -33,6 +33,7 @@ const burstSize = smoke ? 100 : 500;
 const steadyPeers = smoke ? 100 : 10000;
 const steadySeconds = smoke ? 3 : 60;
 const iperfSeconds = smoke ? 1 : 5;
+const cniPods = smoke ? 10 : 100;
 
 type Backend = 'vxlan' | 'host-gw';
 interface Figure {
@@ -275,6 +276,29 @@ async function dataPlane(): Promise<void> {
   record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'host-gw / underlay', values: results['host-gw']!.map((v) => v / underlay), unit: '×' });
 }
 
+/** CNI ADD as a runtime runs it: weft's plugin executable, delegating to bridge + host-local. */
+async function cniLatency(): Promise<void> {
+  const latencies: number[] = [];
+  const cluster = await NetnsCluster.create([1]);
+  try {
+    const host = cluster.hosts[0]!;
+    writeFileSync(cluster.subnetFile(host, 'primary'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    for (let i = 0; i < cniPods; i++) {
+      const ns = `${cluster.tag}-c${i}`;
+      run('ip', ['netns', 'add', ns]);
+      const started = performance.now();
+      cluster.cni(host, 'ADD', ns);
+      latencies.push(performance.now() - started);
+    }
+  } finally {
+    await cluster.destroy();
+  }
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const p95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!;
+  record({ scenario: `CNI ADD, ${cniPods} pods one after another`, metric: 'latency (p50 is the median)', values: latencies, unit: 'ms', target: { op: 'le', value: 60 } });
+  record({ scenario: `CNI ADD, ${cniPods} pods one after another`, metric: 'latency p95', values: [p95], unit: 'ms' });
+}
+
 function report(startedAt: Date, seconds: number): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const lines = [
@@ -329,5 +353,6 @@ if (only.has('burst')) {
 }
 if (only.has('steady')) await steadyState();
 if (only.has('dataplane')) await dataPlane();
+if (only.has('cni')) await cniLatency();
 writeReport(outFile, report(startedAt, (Date.now() - startedAt.getTime()) / 1000));
 console.log(`\nwrote ${outFile}`);
