@@ -243,32 +243,31 @@ function run(
   });
   subnetManager.on('error', (err: Error) => rejectFatal(err));
 
-  const iptables =
-    options.ipMasq || options.iptablesForwardRules
-      ? detectIptablesTools().then((tools) => {
-          const keeper = new IptablesKeeper({
-            tools,
-            resyncSeconds: options.iptablesResyncSeconds,
-            logger,
-            onRepair: () => metrics.driftRepairs.inc(),
-            plans: () => {
-              const own = subnetManager.ownLease();
-              if (!own) return [];
-              return planIptables({ network: config.network, ownSubnet: own.subnet, ipMasq: options.ipMasq, forwardRules: options.iptablesForwardRules });
-            },
-          });
-          void keeper.start();
-          return keeper;
-        })
-      : undefined;
-  iptables?.catch((err: unknown) => logger.error('iptables unavailable; masquerade and forward rules are not managed', { error: errorMessage(err) }));
-  // The monitor starts after the first pass: programming thousands of peers would otherwise
-  // echo back through it line by line while the batch runs, slowing the batch itself. One more
-  // pass covers anything that changed in between.
+  let iptables: IptablesKeeper | undefined;
+  const startIptables = async (): Promise<void> => {
+    if (!options.ipMasq && !options.iptablesForwardRules) return;
+    iptables = new IptablesKeeper({
+      tools: await detectIptablesTools(),
+      resyncSeconds: options.iptablesResyncSeconds,
+      logger,
+      onRepair: () => metrics.driftRepairs.inc(),
+      plans: () => {
+        const own = subnetManager.ownLease();
+        if (!own) return [];
+        return planIptables({ network: config.network, ownSubnet: own.subnet, ipMasq: options.ipMasq, forwardRules: options.iptablesForwardRules });
+      },
+    });
+    await iptables.start();
+  };
+  // The monitor and the iptables keeper start after the first pass. Programming thousands of
+  // peers would otherwise echo back through the monitor line by line while the batch runs, and
+  // the keeper's iptables processes would compete with it for the CPU. One more pass covers
+  // anything that changed in between.
   const startMonitor = (): void => {
     reconciler.off('reconciled', startMonitor).off('failed', startMonitor);
     monitor.start();
     reconciler.trigger('kernel monitor started');
+    void startIptables();
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
   reconciler.start();
@@ -281,7 +280,7 @@ function run(
     async stop() {
       monitor.stop();
       reconciler.stop();
-      (await iptables?.catch(() => undefined))?.stop();
+      iptables?.stop();
       await subnetManager.close();
     },
   };

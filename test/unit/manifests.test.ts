@@ -1,0 +1,127 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { Namespace, ServiceAccount, ConfigMap } from 'kubernetes-models/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { DaemonSet } from 'kubernetes-models/apps/v1';
+import { parseNetworkConfig } from '../../src/config/networkConfig.js';
+import { parseNetConf } from '../../src/cni/netconf.js';
+import { parseAgentArgs } from '../../src/cli/program.js';
+import { DEFAULT_NET_CONFIG_PATH } from '../../src/cli/agentFlags.js';
+
+interface Doc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [key: string]: unknown;
+}
+
+function manifestFiles(dir = 'manifests'): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? manifestFiles(join(dir, e.name)) : e.name.endsWith('.yml') || e.name.endsWith('.yaml') ? [join(dir, e.name)] : []));
+}
+
+const docs: Array<{ file: string; doc: Doc }> = manifestFiles().flatMap((file) =>
+  parseAllDocuments(readFileSync(file, 'utf8')).map((d) => {
+    if (d.errors.length) throw new Error(`${file}: ${d.errors[0]!.message}`);
+    return { file, doc: d.toJS() as Doc };
+  }),
+);
+
+/** One schema-checked model class per kind weft ships; an unknown kind fails the test. */
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/ConfigMap': ConfigMap,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'apps/v1/DaemonSet': DaemonSet,
+};
+
+function find(kind: string, name: string): Doc {
+  const hit = docs.find(({ doc }) => doc.kind === kind && doc.metadata.name === name);
+  if (!hit) throw new Error(`no ${kind} ${name} in manifests/`);
+  return hit.doc;
+}
+
+type Container = { name: string; image: string; args?: string[]; command?: string[]; volumeMounts?: Array<{ name: string; mountPath: string }> };
+function podSpec(ds: Doc): { initContainers?: Container[]; containers: Container[]; volumes: Array<{ name: string; hostPath?: { path: string }; configMap?: { name: string } }> } {
+  return (ds['spec'] as { template: { spec: ReturnType<typeof podSpec> } }).template.spec;
+}
+
+describe('manifests', () => {
+  it('parses into the expected documents', () => {
+    expect(docs.map(({ doc }) => `${doc.kind}/${doc.metadata.name}`).sort()).toEqual(
+      ['ClusterRole/weft', 'ClusterRoleBinding/weft', 'ConfigMap/weft-cfg', 'ConfigMap/weft2-cfg', 'DaemonSet/weft', 'DaemonSet/weft2', 'Namespace/weft-system', 'NetworkAttachmentDefinition/weft2', 'ServiceAccount/weft'].sort(),
+    );
+  });
+
+  it.each(docs.filter(({ doc }) => doc.kind !== 'NetworkAttachmentDefinition').map(({ file, doc }) => [`${file} ${doc.kind}/${doc.metadata.name}`, doc]))(
+    '%s validates against the Kubernetes schema',
+    (_name, doc) => {
+      const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+      expect(Model).toBeDefined();
+      expect(() => new Model!(doc as never).validate()).not.toThrow();
+    },
+  );
+
+  it('has a validator that really rejects a broken DaemonSet', () => {
+    const broken = JSON.parse(JSON.stringify(find('DaemonSet', 'weft'))) as { spec: { template: { spec: { containers: unknown } } } };
+    broken.spec.template.spec.containers = 'weft';
+    expect(() => new DaemonSet(broken as never).validate()).toThrow();
+    expect(() => new DaemonSet({ metadata: { name: 'x' }, spec: { selector: {} } } as never).validate()).toThrow();
+  });
+
+  it('grants exactly the least RBAC: nodes get/list/watch and nodes/status patch', () => {
+    expect(find('ClusterRole', 'weft')['rules']).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+    ]);
+    expect(find('ClusterRoleBinding', 'weft')['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'weft', namespace: 'weft-system' }]);
+  });
+
+  it("embeds a CNI conflist and net-conf.json that weft's own code accepts", () => {
+    const data = find('ConfigMap', 'weft-cfg')['data'] as Record<string, string>;
+    const conflist = JSON.parse(data['cni-conf.json']!) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> };
+    expect(conflist.plugins.map((p) => p['type'])).toEqual(['flannel', 'portmap']);
+    const flannel = parseNetConf(JSON.stringify({ cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] }));
+    expect(flannel.subnetFile).toBe('/run/flannel/subnet.env');
+    expect(parseNetworkConfig(data['net-conf.json']!).backend.type).toBe('vxlan');
+    const nad = find('NetworkAttachmentDefinition', 'weft2');
+    expect(parseNetConf((nad['spec'] as { config: string }).config)).toMatchObject({ type: 'weft', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2', delegate: { bridge: 'cni1' } });
+  });
+
+  it('runs the agent with flags weft accepts, as an unprivileged container with NET_ADMIN and NET_RAW', () => {
+    for (const name of ['weft', 'weft2']) {
+      const spec = podSpec(find('DaemonSet', name));
+      const agent = spec.containers[0]!;
+      expect(agent.args![0]).toBe('agent');
+      expect(() => parseAgentArgs(agent.args!.slice(1))).not.toThrow();
+      const ds = find('DaemonSet', name)['spec'] as { template: { spec: Record<string, unknown> } };
+      expect(ds.template.spec).toMatchObject({ hostNetwork: true, priorityClassName: 'system-node-critical', tolerations: [{ operator: 'Exists' }] });
+      expect((agent as unknown as { securityContext: unknown }).securityContext).toEqual({ privileged: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] } });
+    }
+  });
+
+  it('agrees with the Dockerfile and with itself on images, paths and file names', () => {
+    const dockerfile = readFileSync('Dockerfile', 'utf8');
+    const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+    const spec = podSpec(find('DaemonSet', 'weft'));
+    const all = [...spec.initContainers!, ...spec.containers, ...podSpec(find('DaemonSet', 'weft2')).containers];
+    for (const c of all) expect(c.image).toBe(`weft:${version}`);
+    // The CNI binary the init container copies is where the image puts it.
+    const [install, installConf] = spec.initContainers!;
+    expect(dockerfile).toContain(`COPY --from=build /src/dist/cni/flannel ${install!.command![2]}`);
+    expect(install!.command![3]).toBe('/opt/cni/bin/flannel');
+    expect(install!.volumeMounts).toEqual([{ name: 'cni-plugin', mountPath: '/opt/cni/bin' }]);
+    // The conflist is copied from the ConfigMap mount, and the agent reads net-conf.json there too.
+    expect(installConf!.command![2]).toBe('/etc/kube-flannel/cni-conf.json');
+    const agent = spec.containers[0]!;
+    expect(agent.args).toContain(`--net-config-path=${DEFAULT_NET_CONFIG_PATH}`);
+    expect(agent.volumeMounts).toEqual(expect.arrayContaining([{ name: 'weft-cfg', mountPath: '/etc/kube-flannel/' }, { name: 'run', mountPath: '/run/flannel' }, { name: 'xtables-lock', mountPath: '/run/xtables.lock' }]));
+    expect(spec.volumes.find((v) => v.name === 'weft-cfg')!.configMap!.name).toBe('weft-cfg');
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "\/weft\/dist\/bundle\/weft\.mjs"\]/);
+    // Probes hit the port the agent serves health on.
+    expect(agent.args).toContain('--healthz-port=9474');
+    expect(JSON.stringify(agent)).toContain('"port":9474');
+  });
+});
