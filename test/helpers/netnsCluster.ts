@@ -285,7 +285,8 @@ export class NetnsCluster {
       type: 'flannel',
       subnetFile: this.subnetFile(host, network),
       dataDir: join(host.dir, `cni-${network}`),
-      delegate: { bridge },
+      // As in manifests/weft.yml: pods on the primary network get their default route from it.
+      delegate: { bridge, ...(network === 'primary' ? { isDefaultGateway: true } : {}) },
       // Every host shares this machine's /var/lib/cni; keep host-local's leases per host.
       ipam: { dataDir: join(host.dir, `ipam-${network}`) },
     };
