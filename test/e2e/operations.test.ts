@@ -2,7 +2,7 @@ import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeAsRoot } from '../helpers/rootOnly.js';
-import { type Host, NetnsCluster, type Pod, inNs, run } from '../helpers/netnsCluster.js';
+import { AGENT_BIN, type Host, NetnsCluster, type Pod, inNs, run } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(300_000);
@@ -89,10 +89,15 @@ describeAsRoot('operating weft', () => {
       checks: { lease: { ok: true }, subnetFile: { ok: true }, reconciled: { ok: true }, datastore: { ok: true } },
     });
     const { body } = await get(host, '/metrics');
+    // Prometheus text format: name, optional labels, a value as Go's ParseFloat reads it (NaN and
+    // Inf in any case), an optional timestamp.
+    const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|[+-]?inf|nan)( -?[0-9]+)?$/i;
     for (const line of body.split('\n')) {
       if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-      expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? -?[0-9.e+-]+|NaN|[+-]Inf$/);
+      expect(line).toMatch(sample);
     }
+    expect('weft_x{a="b"} 1 2 3').not.toMatch(sample);
+    expect('weft_x 1abc').not.toMatch(sample);
     expect(body).toContain('weft_peers{backend="vxlan"} 1');
     expect(await metric(host, 'weft_reconcile_duration_seconds_count')).toBeGreaterThan(0);
     expect(await metric(host, 'weft_lease_expiry_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 + 23 * 3600);
@@ -186,5 +191,15 @@ describeAsRoot('operating weft', () => {
     expect(JSON.stringify(weftRoutes(host))).toBe(routes);
     expect(cluster.ping(pods[1]!, pods[0]!.ip)).toBe(true);
     expect(run('ip', ['netns', 'exec', host.ns, 'iptables-save']).includes('WEFT-MASQ')).toBe(true);
+  });
+
+  it('removes its iptables chains on `weft cleanup`, and nothing else', () => {
+    const host = cluster.hosts[1]!;
+    const routes = JSON.stringify(weftRoutes(host));
+    const output = run('ip', ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'cleanup']);
+    expect(output).toMatch(/removed weft iptables rules via iptables-nft-restore/);
+    expect(run('ip', ['netns', 'exec', host.ns, 'iptables-save'])).not.toContain('WEFT-');
+    expect(JSON.stringify(weftRoutes(host))).toBe(routes);
+    expect(run('ip', ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'cleanup'])).toContain('no weft iptables rules found');
   });
 });
