@@ -2,7 +2,7 @@ import type { Logger } from 'winston';
 import type { AgentOptions } from './cli/agentOptions.js';
 import { type NetworkConfig, podMtu } from './config/networkConfig.js';
 import { errorMessage } from './errors.js';
-import { type ExternalLink, type PlanInput, vxlanDeviceName } from './backend/plan.js';
+import { type PlanInput, vxlanDeviceName } from './backend/plan.js';
 import { randomVtepMac } from './backend/vtepMac.js';
 import { type HostFacts, kernelHostFacts } from './kernel/hostFacts.js';
 import { KernelMonitor } from './kernel/kernelMonitor.js';
@@ -10,7 +10,7 @@ import { type KernelPort, iprouteKernel } from './kernel/kernelPort.js';
 import { kernelSupportsNexthops } from './kernel/kernelReader.js';
 import { IptablesKeeper, detectIptablesTools } from './kernel/iptables.js';
 import { planIptables } from './iptables/rules.js';
-import { type ExternalInterface, discoverExternalInterface } from './net/externalInterface.js';
+import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from './net/externalInterface.js';
 import { formatSubnet } from './net/ipv4.js';
 import { type ReconcileResult, Reconciler } from './reconciler.js';
 import { AgentMetrics } from './metrics.js';
@@ -39,10 +39,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
   /** Settles when the agent hits an unrecoverable error (e.g. the subnet range is exhausted on re-acquire). */
   readonly fatal: Promise<never>;
-}
-
-function externalLink(ext: ExternalInterface): ExternalLink {
-  return { name: ext.iface.name, address: ext.ifaceAddress, mtu: ext.iface.mtu, subnet: ext.ifaceSubnet };
 }
 
 /** The VTEP MAC must survive restarts: peers hold it in their FDB and ARP tables. */
@@ -191,7 +187,7 @@ function run(
   metrics: AgentMetrics,
   logger: Logger,
 ): RunningAgent {
-  const link = externalLink(ext);
+  const link = externalLinkOf(ext);
   const inputs = (): PlanInput | undefined => {
     const own = subnetManager.ownLease();
     if (!own) return undefined;

@@ -4,6 +4,7 @@ import { type OwnershipScope, diffKernelState, planIsEmpty } from './backend/dif
 import { type PlanInput, planKernelState } from './backend/plan.js';
 import { errorMessage } from './errors.js';
 import type { KernelPort } from './kernel/kernelPort.js';
+import { type KeyedReason, ReportOncePerKey } from './util/reportOncePerKey.js';
 
 export interface ReconcileResult {
   readonly applied: number;
@@ -40,7 +41,7 @@ export class Reconciler extends EventEmitter {
   private again = false;
   private pendingReasons = new Set<string>();
   private stopped = false;
-  private readonly reportedSkips = new Map<string, string>();
+  private readonly skipReports = new ReportOncePerKey();
   private passes = 0;
 
   constructor(private readonly options: ReconcilerOptions) {
@@ -142,14 +143,7 @@ export class Reconciler extends EventEmitter {
   }
 
   /** Says once per peer and reason why a valid lease is not routed, not on every pass. */
-  private reportSkipped(skipped: ReadonlyArray<{ key: string; reason: string }>): void {
-    const current = new Set<string>();
-    for (const { key, reason } of skipped) {
-      current.add(key);
-      if (this.reportedSkips.get(key) === reason) continue;
-      this.reportedSkips.set(key, reason);
-      this.options.logger.warn('peer not routed', { key, reason });
-    }
-    for (const key of this.reportedSkips.keys()) if (!current.has(key)) this.reportedSkips.delete(key);
+  private reportSkipped(skipped: readonly KeyedReason[]): void {
+    this.skipReports.update(skipped, ({ key, reason }) => this.options.logger.warn('peer not routed', { key, reason }));
   }
 }

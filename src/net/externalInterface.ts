@@ -1,5 +1,6 @@
 import { InterfaceSelectionError } from '../errors.js';
 import type { HostFacts } from '../kernel/hostFacts.js';
+import type { ExternalLink } from '../backend/plan.js';
 import { type Ipv4Subnet, ipv4ToNumber, maskOf, parseIpv4, isUsableUnicastIpv4 } from './ipv4.js';
 import type { HostInterface, InterfaceAddress, RouteLookup } from './hostInterface.js';
 
@@ -126,4 +127,9 @@ export async function discoverExternalInterface(
     defaultRoutes,
     ...(canReachRoute ? { canReachRoute } : {}),
   });
+}
+
+/** What the planner needs to know about the external interface. */
+export function externalLinkOf(ext: ExternalInterface): ExternalLink {
+  return { name: ext.iface.name, address: ext.ifaceAddress, mtu: ext.iface.mtu, subnet: ext.ifaceSubnet };
 }

@@ -5,14 +5,13 @@ import { DatastoreError } from '../errors.js';
 import { planKernelState, vxlanDeviceName } from '../backend/plan.js';
 import { kernelHostFacts } from '../kernel/hostFacts.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
-import { discoverExternalInterface } from '../net/externalInterface.js';
+import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { formatSubnet } from '../net/ipv4.js';
 import { createEtcdClient } from '../subnet/etcdClient.js';
 import { storedLeaseFromKv } from '../subnet/etcdSubnetManager.js';
-import { leaseNamesPublicIP } from '../subnet/lease.js';
+import { ownedSubnet } from '../subnet/lease.js';
 import { LeaseStore } from '../subnet/leaseStore.js';
 import { PeerSet } from '../subnet/peerSet.js';
-import { parseSubnetKey } from '../subnet/subnetKey.js';
 import { type HostStatus, deviceProblems, peerStatuses } from './peerStatus.js';
 
 /**
@@ -33,8 +32,11 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
       listing.kvs.map((kv) => storedLeaseFromKv(kv, subnetsPrefix)),
       Number(listing.header.revision),
     );
-    const ownKv = listing.kvs.find((kv) => leaseNamesPublicIP(kv.value.toString(), ext.publicIP));
-    const ownSubnet = ownKv ? parseSubnetKey(ownKv.key.toString().slice(subnetsPrefix.length)) : undefined;
+    const own = listing.kvs
+      .map((kv) => ({ kv, subnet: ownedSubnet(kv.key.toString().slice(subnetsPrefix.length), kv.value.toString(), config, ext.publicIP) }))
+      .find((candidate) => candidate.subnet !== undefined);
+    const ownKv = own?.kv;
+    const ownSubnet = own?.subnet;
     const ttl = ownKv && String(ownKv.lease) !== '0' ? await client.leaseClient.leaseTimeToLive({ ID: ownKv.lease }) : undefined;
     const peers = new PeerSet(store, { config, ...(ownSubnet ? { ownSubnet } : {}), forbidden: [ext.ifaceSubnet] }, logger).peers();
 
@@ -46,7 +48,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
     const desired = planKernelState({
       backend: config.backend,
       ownSubnet,
-      extLink: { name: ext.iface.name, address: ext.ifaceAddress, mtu: ext.iface.mtu, subnet: ext.ifaceSubnet },
+      extLink: externalLinkOf(ext),
       ...(actual.device?.mac ? { vtepMac: actual.device.mac } : {}),
       peers,
     });

@@ -4,9 +4,9 @@ import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
 import { type NetworkConfig, parseNetworkConfig } from '../config/networkConfig.js';
 import { DatastoreError, SubnetExhaustedError, errorMessage } from '../errors.js';
-import { type Ipv4Subnet, formatSubnet, subnetContainsSubnet, subnetsEqual, subnetsOverlap } from '../net/ipv4.js';
+import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../net/ipv4.js';
 import { pickFreeSubnet, subnetInRange } from './allocator.js';
-import { type PeerLease, leaseNamesPublicIP, serializeLeaseAttrs } from './lease.js';
+import { type PeerLease, ownedSubnet, serializeLeaseAttrs } from './lease.js';
 import { type LeaseEvent, LeaseStore, type StoredLease } from './leaseStore.js';
 import { PeerSet } from './peerSet.js';
 import type { AcquireRequest, OwnLease, SubnetManager } from './subnetManager.js';
@@ -259,15 +259,11 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
       }
       const taken: Ipv4Subnet[] = [];
       let mine: { kv: IKeyValue; subnet: Ipv4Subnet } | undefined;
-      for (const kv of listing.kvs) {
-        const subnet = parseSubnetKey(kv.key.toString().slice(this.subnetsPrefix.length));
+      for (const [i, lease] of listing.leases.entries()) {
+        const subnet = parseSubnetKey(lease.key);
         if (!subnet) continue;
-        // Reservations may sit outside [SubnetMin, SubnetMax]; they only have to fit the Network.
-        const fitsNetwork = subnet.prefixLength === config.subnetLen && subnetContainsSubnet(config.network, subnet);
-        const text = kv.value.toString();
-        // The substring test spares a JSON parse of every other host's lease.
-        if (!mine && fitsNetwork && text.includes(attrs.publicIP) && leaseNamesPublicIP(text, attrs.publicIP)) {
-          mine = { kv, subnet };
+        if (!mine && ownedSubnet(lease.key, lease.value, config, attrs.publicIP)) {
+          mine = { kv: listing.kvs[i]!, subnet };
           continue;
         }
         taken.push(subnet);

@@ -142,3 +142,15 @@ export function leaseNamesPublicIP(value: string, publicIP: string): boolean {
   const parsed = parseIpv4(attrs.publicIP);
   return parsed !== undefined && ipaddr.IPv4.parse(publicIP).toString() === parsed.toString();
 }
+
+/**
+ * The subnet of a lease that belongs to the host at `publicIP` under `config`: it names that
+ * PublicIP and fits the Network with the configured length. Reservations may sit outside
+ * [SubnetMin, SubnetMax], so the range is not checked. Undefined for anyone else's lease.
+ */
+export function ownedSubnet(key: string, value: string, config: NetworkConfig, publicIP: string): Ipv4Subnet | undefined {
+  const subnet = parseSubnetKey(key);
+  if (!subnet || subnet.prefixLength !== config.subnetLen || !subnetContainsSubnet(config.network, subnet)) return undefined;
+  // The substring test spares a JSON parse of every other host's lease.
+  return value.includes(publicIP) && leaseNamesPublicIP(value, publicIP) ? subnet : undefined;
+}

@@ -3,6 +3,7 @@ import { type LeaseValidationContext, type PeerLease, validatePeerLease } from '
 import type { LeaseStore } from './leaseStore.js';
 import { subnetToKey } from './subnetKey.js';
 import { formatSubnet } from '../net/ipv4.js';
+import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
 
 export type InvalidLeaseListener = (key: string, reason: string) => void;
 
@@ -15,7 +16,7 @@ export class PeerSet {
   private readonly verdicts = new Map<string, { value: string; peer?: PeerLease }>();
   private cachedVersion = -1;
   private cachedPeers: PeerLease[] = [];
-  private readonly reportedConflicts = new Map<string, string>();
+  private readonly conflictReports = new ReportOncePerKey();
 
   constructor(
     private readonly store: LeaseStore,
@@ -66,23 +67,20 @@ export class PeerSet {
     candidates.sort((a, b) => a.created - b.created || a.peer.key.localeCompare(b.peer.key));
     const owners = new Map<number, PeerLease>();
     const accepted: PeerLease[] = [];
-    const conflicts = new Set<string>();
+    const conflicts: KeyedReason[] = [];
     for (const { peer } of candidates) {
       const owner = owners.get(peer.subnet.address);
       if (owner) {
-        const reason = `subnet ${formatSubnet(peer.subnet)} is already claimed by ${owner.key}`;
-        conflicts.add(peer.key);
-        if (this.reportedConflicts.get(peer.key) !== reason) {
-          this.reportedConflicts.set(peer.key, reason);
-          this.logger.warn('ignoring invalid lease', { key: peer.key, reason });
-          this.onInvalid?.(peer.key, reason);
-        }
+        conflicts.push({ key: peer.key, reason: `subnet ${formatSubnet(peer.subnet)} is already claimed by ${owner.key}` });
         continue;
       }
       owners.set(peer.subnet.address, peer);
       accepted.push(peer);
     }
-    for (const key of this.reportedConflicts.keys()) if (!conflicts.has(key)) this.reportedConflicts.delete(key);
+    this.conflictReports.update(conflicts, ({ key, reason }) => {
+      this.logger.warn('ignoring invalid lease', { key, reason });
+      this.onInvalid?.(key, reason);
+    });
     return accepted;
   }
 

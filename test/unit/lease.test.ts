@@ -1,6 +1,6 @@
 import { parseNetworkConfig } from '../../src/config/networkConfig.js';
 import { parseSubnetKey, subnetToKey } from '../../src/subnet/subnetKey.js';
-import { parseUnicastMac, serializeLeaseAttrs, validatePeerLease, leaseNamesPublicIP } from '../../src/subnet/lease.js';
+import { ownedSubnet, parseUnicastMac, serializeLeaseAttrs, validatePeerLease, leaseNamesPublicIP } from '../../src/subnet/lease.js';
 import { formatSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 
 const vxlanConfig = parseNetworkConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","VNI":1}}');
@@ -105,5 +105,14 @@ describe('lease attributes', () => {
     expect(parseUnicastMac('02:42:AC:11:00:02')).toBe('02:42:ac:11:00:02');
     expect(parseUnicastMac('ff:ff:ff:ff:ff:ff')).toBeUndefined();
     expect(parseUnicastMac(42)).toBeUndefined();
+  });
+});
+
+describe('ownedSubnet', () => {
+  it('recognises our lease only when it names our PublicIP and fits the Network and SubnetLen', () => {
+    expect(formatSubnet(ownedSubnet('10.5.52.0-24', vxlanValue(), vxlanConfig, '192.168.64.3')!)).toBe('10.5.52.0/24');
+    expect(ownedSubnet('10.5.52.0-24', vxlanValue(), vxlanConfig, '192.168.64.30')).toBeUndefined();
+    expect(ownedSubnet('10.5.52.0-25', vxlanValue(), vxlanConfig, '192.168.64.3')).toBeUndefined();
+    expect(ownedSubnet('10.6.52.0-24', vxlanValue(), vxlanConfig, '192.168.64.3')).toBeUndefined();
   });
 });
