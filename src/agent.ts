@@ -1,7 +1,7 @@
 import type { Logger } from 'winston';
 import type { AgentOptions } from './cli/agentOptions.js';
 import { type NetworkConfig, podMtu } from './config/networkConfig.js';
-import { errorMessage } from './errors.js';
+import { ConfigError, errorMessage } from './errors.js';
 import { type PlanInput, vxlanDeviceName } from './backend/plan.js';
 import { randomVtepMac } from './backend/vtepMac.js';
 import { type HostFacts, kernelHostFacts } from './kernel/hostFacts.js';
@@ -22,7 +22,7 @@ import type { LeaseAttrs } from './subnet/lease.js';
 import type { OwnLease, SubnetManager } from './subnet/subnetManager.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
 
-/** Readiness wants a datastore answer at least this recent (the probe runs every 5 s). */
+/** Readiness wants a datastore answer at least this recent (etcd is probed every 5 s, the API server every 10 s). */
 export const DATASTORE_STALE_MS = 20_000;
 
 export interface AgentDependencies {
@@ -53,17 +53,41 @@ async function createSubnetManager(
   metrics: AgentMetrics,
   logger: Logger,
 ): Promise<SubnetManager> {
-  const client = await createEtcdClient(options.etcd);
-  const manager = new EtcdSubnetManager({
-    client,
-    prefix: options.etcd.prefix,
-    logger,
-    renewMarginMinutes: options.subnetLeaseRenewMarginMinutes,
-    // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
-    forbiddenSubnets: [ext.ifaceSubnet],
-    onInvalidLease: () => metrics.invalidLeases.inc(),
-    onWatchRestart: (reason) => metrics.watchRestarts.inc({ reason }),
-  });
+  // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
+  const forbiddenSubnets = [ext.ifaceSubnet];
+  const onInvalidLease = (): void => metrics.invalidLeases.inc();
+  const onWatchRestart = (reason: string): void => metrics.watchRestarts.inc({ reason });
+  let manager: SubnetManager;
+  if (options.kubeSubnetMgr) {
+    const nodeName = process.env['NODE_NAME'];
+    if (!nodeName) {
+      throw new ConfigError('NODE_NAME', nodeName, "must name this node with --kube-subnet-mgr (a DaemonSet sets it from spec.nodeName)");
+    }
+    // Loaded on demand: the Kubernetes client is most of the bundle, and etcd mode never needs it.
+    const kube = await import('./subnet/kube/index.js');
+    const kubeConfig = kube.loadKubeConfig(options);
+    logger.info('using the Kubernetes API', { server: kube.apiServerOf(kubeConfig), node: nodeName });
+    manager = new kube.KubeSubnetManager({
+      api: new kube.NodeApi(kubeConfig),
+      nodeName,
+      keys: kube.nodeAnnotationKeys(options.kubeAnnotationPrefix),
+      netConfigPath: options.netConfigPath,
+      logger,
+      forbiddenSubnets,
+      onInvalidLease,
+      onWatchRestart,
+    });
+  } else {
+    manager = new EtcdSubnetManager({
+      client: await createEtcdClient(options.etcd),
+      prefix: options.etcd.prefix,
+      logger,
+      renewMarginMinutes: options.subnetLeaseRenewMarginMinutes,
+      forbiddenSubnets,
+      onInvalidLease,
+      onWatchRestart,
+    });
+  }
   manager.on('datastore-error', () => metrics.datastoreErrors.inc());
   return manager;
 }
@@ -100,9 +124,6 @@ export async function startAgent(
   deps: AgentDependencies = { hostFacts: kernelHostFacts, kernel: iprouteKernel, supportsNexthops: kernelSupportsNexthops },
   signal?: AbortSignal,
 ): Promise<RunningAgent> {
-  if (options.kubeSubnetMgr) {
-    throw new Error('--kube-subnet-mgr is not available in this build yet; use the etcd datastore');
-  }
   const metrics = new AgentMetrics();
   const state = new ReadinessState();
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
@@ -266,6 +287,7 @@ function run(
     void startIptables();
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
+  reconciler.once('reconciled', () => void subnetManager.dataPlaneReady());
   reconciler.start();
 
   return {

@@ -48,7 +48,7 @@ export class AgentMetrics {
 
   readonly watchRestarts = new Counter({
     name: 'weft_watch_restarts_total',
-    help: 'Times the lease watch was re-established, by reason.',
+    help: 'Times the lease or node watch was re-established, by reason (disconnected, cancelled by etcd compaction, expired: 410 Gone).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

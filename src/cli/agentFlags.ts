@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseIpv4 } from '../net/ipv4.js';
+import { errorMessage } from '../errors.js';
+import { DEFAULT_ANNOTATION_PREFIX, normalizeAnnotationPrefix } from '../subnet/kube/annotations.js';
 
 /**
  * Every `weft agent` flag, with Flannel's name, default and meaning. One table drives the
@@ -19,7 +21,6 @@ export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:4001,http://127.0.0.1:23
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
 export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';
 export const DEFAULT_NET_CONFIG_PATH = '/etc/kube-flannel/net-conf.json';
-export const DEFAULT_ANNOTATION_PREFIX = 'flannel.alpha.coreos.com';
 
 export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'etcd-endpoints', kind: 'string', valueName: 'urls', defaultValue: DEFAULT_ETCD_ENDPOINTS, parse: parseEndpoints, description: 'comma-separated list of etcd endpoints' },
@@ -116,11 +117,12 @@ function parseEtcdPrefix(value: string): string {
   return value.replace(/\/+$/, '');
 }
 
-/** Kubernetes annotation keys: an optional DNS-subdomain prefix; Flannel appends "/" itself. */
+/** Validated here so a bad prefix fails at start-up with a usage error; kept as given, normalised where used. */
 function parseAnnotationPrefix(value: string): string {
-  const stripped = value.replace(/\/$/, '');
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(stripped) || stripped.length > 253) {
-    throw new InvalidArgumentError('must be a DNS subdomain such as flannel.alpha.coreos.com, optionally followed by /name.');
+  try {
+    normalizeAnnotationPrefix(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${errorMessage(err)}.`);
   }
   return value;
 }

@@ -41,7 +41,17 @@ export interface NetworkConfig {
   readonly enableIPv6: boolean;
   readonly ipv6Network?: string;
   readonly backend: BackendConfig;
+  /**
+   * Where a host's subnet comes from in Kubernetes mode (weft's own key, not Flannel's):
+   * "podCIDR" (default) takes node.spec.podCIDR as Flannel does; "annotations" makes weft
+   * allocate from this Network itself and record the claim in a node annotation, which lets a
+   * second network run in Kubernetes mode beside the primary one.
+   */
+  readonly subnetSource: SubnetSource;
 }
+
+export type SubnetSource = 'podCIDR' | 'annotations';
+const SUBNET_SOURCES: readonly SubnetSource[] = ['podCIDR', 'annotations'];
 
 export const VXLAN_DEFAULT_VNI = 1;
 export const VXLAN_KERNEL_DEFAULT_PORT = 8472;
@@ -107,7 +117,15 @@ export function validateNetworkConfig(raw: unknown): NetworkConfig {
     enableIPv6,
     ...(typeof ipv6Network === 'string' && ipv6Network !== '' ? { ipv6Network } : {}),
     backend: parseBackend(lookupField(root, 'Backend')),
+    subnetSource: parseSubnetSource(lookupField(root, 'SubnetSource')),
   };
+}
+
+function parseSubnetSource(raw: unknown): SubnetSource {
+  if (raw === undefined || raw === null || raw === '') return 'podCIDR';
+  const source = SUBNET_SOURCES.find((s) => typeof raw === 'string' && s.toLowerCase() === raw.toLowerCase());
+  if (!source) throw new ConfigError('SubnetSource', raw, `must be one of ${SUBNET_SOURCES.map((s) => `"${s}"`).join(', ')}`);
+  return source;
 }
 
 function resolveSubnetLen(root: Record<string, unknown>, network: Ipv4Subnet): number {

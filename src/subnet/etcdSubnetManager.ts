@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
 import { type NetworkConfig, parseNetworkConfig } from '../config/networkConfig.js';
-import { DatastoreError, SubnetExhaustedError, errorMessage } from '../errors.js';
+import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../errors.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../net/ipv4.js';
 import { pickFreeSubnet, subnetInRange } from './allocator.js';
 import { type PeerLease, ownedSubnet, serializeLeaseAttrs } from './lease.js';
@@ -98,6 +98,10 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     this.configKey = `${options.prefix}/config`;
   }
 
+  async dataPlaneReady(): Promise<void> {
+    // etcd has no node object to mark ready.
+  }
+
   lastContact(): number {
     return this.contactAt;
   }
@@ -134,8 +138,12 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
           report('waiting for network config to appear in etcd', { key: this.configKey });
         } else {
           try {
-            this.config = parseNetworkConfig(value, this.configKey);
-            return this.config;
+            const config = parseNetworkConfig(value, this.configKey);
+            if (config.subnetSource !== 'podCIDR') {
+              throw new ConfigError('SubnetSource', config.subnetSource, 'applies only with --kube-subnet-mgr; etcd leases are always allocated from Network');
+            }
+            this.config = config;
+            return config;
           } catch (err) {
             report('network config in etcd is invalid; waiting for a valid one', { key: this.configKey, error: errorMessage(err) });
           }

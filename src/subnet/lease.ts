@@ -44,6 +44,11 @@ export interface LeaseValidationContext {
   readonly ownSubnet?: Ipv4Subnet;
   /** Subnets no peer may claim, such as the underlay's own. */
   readonly forbidden?: readonly Ipv4Subnet[];
+  /**
+   * Node podCIDRs are sized by kube-controller-manager (--node-cidr-mask-size), not by SubnetLen,
+   * so in that mode any length inside Network is a valid claim.
+   */
+  readonly anySubnetLength?: boolean;
 }
 
 export function serializeLeaseAttrs(attrs: LeaseAttrs): string {
@@ -88,13 +93,21 @@ export function parseUnicastMac(text: unknown): string | undefined {
  * black-hole or hijack traffic, so anything not provably well-formed is rejected with a reason.
  */
 export function validatePeerLease(raw: RawLease, ctx: LeaseValidationContext): LeaseValidation {
-  const { config } = ctx;
   const subnet = parseSubnetKey(raw.key);
   if (!subnet) return { ok: false, reason: `key ${JSON.stringify(raw.key)} is not a subnet key like 10.5.52.0-24` };
+  return validatePeerClaim(raw.key, subnet, raw.value, ctx);
+}
+
+/**
+ * The checks every datastore shares once the claimed subnet is known: `key` names the claim in
+ * logs, `value` carries Flannel's lease attributes (PublicIP, BackendType, BackendData).
+ */
+export function validatePeerClaim(key: string, subnet: Ipv4Subnet, value: string, ctx: LeaseValidationContext): LeaseValidation {
+  const { config } = ctx;
   if (!subnetContainsSubnet(config.network, subnet)) {
     return { ok: false, reason: `subnet ${formatSubnet(subnet)} is outside Network ${formatSubnet(config.network)}` };
   }
-  if (subnet.prefixLength !== config.subnetLen) {
+  if (!ctx.anySubnetLength && subnet.prefixLength !== config.subnetLen) {
     return { ok: false, reason: `subnet ${formatSubnet(subnet)} is not a /${config.subnetLen} (SubnetLen)` };
   }
   if (ctx.ownSubnet && (subnetsEqual(subnet, ctx.ownSubnet) || subnetsOverlap(subnet, ctx.ownSubnet))) {
@@ -105,7 +118,7 @@ export function validatePeerLease(raw: RawLease, ctx: LeaseValidationContext): L
       return { ok: false, reason: `subnet ${formatSubnet(subnet)} overlaps protected ${formatSubnet(forbidden)}` };
     }
   }
-  const attrs = parseLeaseAttrs(raw.value);
+  const attrs = parseLeaseAttrs(value);
   if (!attrs) return { ok: false, reason: 'value is not a lease JSON object with PublicIP and BackendType' };
   const publicIP = parseIpv4(attrs.publicIP);
   if (!publicIP || !isUsableUnicastIpv4(publicIP)) {
@@ -117,7 +130,7 @@ export function validatePeerLease(raw: RawLease, ctx: LeaseValidationContext): L
       reason: `BackendType ${JSON.stringify(attrs.backendType)} does not match ours (${config.backend.type})`,
     };
   }
-  const base = { key: raw.key, subnet, publicIP: publicIP.toString() };
+  const base = { key, subnet, publicIP: publicIP.toString() };
   if (config.backend.type === 'host-gw') return { ok: true, lease: { ...base, backendType: 'host-gw' } };
 
   if (!isPlainObject(attrs.backendData)) return { ok: false, reason: 'BackendData is missing for a vxlan lease' };

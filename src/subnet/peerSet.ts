@@ -1,11 +1,14 @@
 import type { Logger } from 'winston';
-import { type LeaseValidationContext, type PeerLease, validatePeerLease } from './lease.js';
+import { type LeaseValidation, type LeaseValidationContext, type PeerLease, type RawLease, validatePeerLease } from './lease.js';
 import type { LeaseStore } from './leaseStore.js';
 import { subnetToKey } from './subnetKey.js';
 import { formatSubnet } from '../net/ipv4.js';
 import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
 
 export type InvalidLeaseListener = (key: string, reason: string) => void;
+
+/** How a stored lease becomes a peer: etcd keys name the subnet, Node leases carry it in the value. */
+export type LeaseValidator = (lease: RawLease, context: LeaseValidationContext) => LeaseValidation;
 
 /**
  * The validated view of a LeaseStore: only leases that pass validatePeerLease. Validation results
@@ -23,6 +26,7 @@ export class PeerSet {
     private context: LeaseValidationContext,
     private readonly logger: Logger,
     private readonly onInvalid?: InvalidLeaseListener,
+    private readonly validate: LeaseValidator = validatePeerLease,
   ) {}
 
   /** Our own subnet changes after a re-acquire; every verdict depends on it. */
@@ -40,7 +44,7 @@ export class PeerSet {
       seen.add(lease.key);
       let verdict = this.verdicts.get(lease.key);
       if (!verdict || verdict.value !== lease.value) {
-        const result = validatePeerLease(lease, this.context);
+        const result = this.validate(lease, this.context);
         verdict = result.ok ? { value: lease.value, peer: result.lease } : { value: lease.value };
         this.verdicts.set(lease.key, verdict);
         if (!result.ok && !this.isOwnKey(lease.key)) {

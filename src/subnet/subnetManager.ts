@@ -32,6 +32,11 @@ export interface SubnetManager extends EventEmitter {
   start(): Promise<void>;
   ownLease(): OwnLease | undefined;
   peers(): readonly PeerLease[];
+  /**
+   * The first reconcile has programmed the kernel. The Kubernetes manager then clears the node's
+   * NetworkUnavailable condition; etcd has nothing to announce.
+   */
+  dataPlaneReady(): Promise<void>;
   /** When a datastore call last succeeded (ms since epoch), for readiness. */
   lastContact(): number;
   close(): Promise<void>;

@@ -1,0 +1,156 @@
+import type { V1Node } from '@kubernetes/client-node';
+import type { NetworkConfig, SubnetSource } from '../../config/networkConfig.js';
+import { ConfigError } from '../../errors.js';
+import { type Ipv4Subnet, formatSubnet, isUsableUnicastIpv4, parseIpv4, parseIpv4Cidr, subnetContainsSubnet, subnetsOverlap } from '../../net/ipv4.js';
+import { pickFreeSubnet, subnetInRange } from '../allocator.js';
+import { type LeaseAttrs, type LeaseValidation, type LeaseValidationContext, type RawLease, validatePeerClaim } from '../lease.js';
+import type { NodeAnnotationKeys } from './annotations.js';
+
+export function nodeName(node: V1Node): string {
+  return node.metadata?.name ?? '';
+}
+
+function annotationsOf(node: V1Node): Record<string, string> {
+  return node.metadata?.annotations ?? {};
+}
+
+/**
+ * The subnet text a node claims: spec.podCIDR (or the first IPv4 entry of spec.podCIDRs on a
+ * dual-stack node) in podCIDR mode, the node's own subnet annotation in annotations mode.
+ */
+export function claimedSubnetText(node: V1Node, keys: NodeAnnotationKeys, source: SubnetSource): string | undefined {
+  if (source === 'annotations') return annotationsOf(node)[keys.subnet] || undefined;
+  const cidrs = [node.spec?.podCIDR, ...(node.spec?.podCIDRs ?? [])].filter((c): c is string => typeof c === 'string' && c !== '');
+  return cidrs.find((c) => !c.includes(':')) ?? cidrs[0];
+}
+
+/**
+ * A node as a lease: the node name as key, and as value Flannel's lease attributes plus the
+ * claimed subnet, assembled from the annotations without judging them (validateNodeLease does).
+ * Nodes that do not say `kube-subnet-manager: "true"` are not running this network at all and
+ * give undefined, so they are simply not peers rather than invalid ones.
+ */
+export function nodeLease(node: V1Node, keys: NodeAnnotationKeys, source: SubnetSource): RawLease | undefined {
+  const annotations = annotationsOf(node);
+  if (annotations[keys.kubeSubnetManager] !== 'true') return undefined;
+  let backendData: unknown = annotations[keys.backendData];
+  try {
+    if (typeof backendData === 'string') backendData = JSON.parse(backendData);
+  } catch {
+    // Left as the raw text: validation then names the malformed field.
+  }
+  return {
+    key: nodeName(node),
+    value: JSON.stringify({
+      Subnet: claimedSubnetText(node, keys, source) ?? null,
+      PublicIP: annotations[keys.publicIP] ?? null,
+      BackendType: annotations[keys.backendType] ?? null,
+      BackendData: backendData ?? null,
+    }),
+  };
+}
+
+/** validatePeerLease for node leases: the subnet comes from the value, everything else is shared. */
+export function validateNodeLease(lease: RawLease, ctx: LeaseValidationContext): LeaseValidation {
+  let subnetText: unknown;
+  try {
+    subnetText = (JSON.parse(lease.value) as { Subnet?: unknown }).Subnet;
+  } catch {
+    return { ok: false, reason: 'lease value is not JSON' };
+  }
+  if (typeof subnetText !== 'string') return { ok: false, reason: 'node has no subnet (podCIDR or subnet annotation)' };
+  const parsed = parseIpv4Cidr(subnetText);
+  if (!parsed.ok) return { ok: false, reason: `subnet ${JSON.stringify(subnetText)} ${parsed.reason}` };
+  return validatePeerClaim(lease.key, parsed.subnet, lease.value, ctx);
+}
+
+/**
+ * The operator's public-ip-overwrite, when set: peers then reach this node there (a NAT address,
+ * say) instead of at the detected address. A malformed value is an error, not silently ignored.
+ */
+export function publicIpOverwrite(node: V1Node, keys: NodeAnnotationKeys): string | undefined {
+  const value = annotationsOf(node)[keys.publicIPOverwrite];
+  if (value === undefined || value === '') return undefined;
+  const address = parseIpv4(value);
+  if (!address || !isUsableUnicastIpv4(address)) {
+    throw new ConfigError(`node ${nodeName(node)} annotation ${keys.publicIPOverwrite}`, value, 'must be a unicast IPv4 address');
+  }
+  return address.toString();
+}
+
+/** The annotations this host publishes, formatted exactly as Flannel writes them. */
+export function desiredAnnotations(node: V1Node, keys: NodeAnnotationKeys, attrs: LeaseAttrs): Record<string, string> {
+  return {
+    [keys.kubeSubnetManager]: 'true',
+    [keys.backendType]: attrs.backendType,
+    [keys.backendData]: JSON.stringify(attrs.backendData ?? null),
+    [keys.publicIP]: publicIpOverwrite(node, keys) ?? attrs.publicIP,
+  };
+}
+
+/** Only the annotations that differ, so an unchanged node is never written (and never wakes every watcher). */
+export function annotationChanges(node: V1Node, desired: Record<string, string>): Record<string, string> | undefined {
+  const current = annotationsOf(node);
+  const changes = Object.fromEntries(Object.entries(desired).filter(([key, value]) => current[key] !== value));
+  return Object.keys(changes).length > 0 ? changes : undefined;
+}
+
+export type PodCidrResult = { readonly kind: 'ok'; readonly subnet: Ipv4Subnet } | { readonly kind: 'waiting' };
+
+/**
+ * This node's own subnet in podCIDR mode. Empty means the controller manager has not assigned one
+ * yet (wait); anything unparsable or outside Network is an operator error that waiting cannot fix.
+ */
+export function ownPodCidr(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig): PodCidrResult {
+  const text = claimedSubnetText(node, keys, 'podCIDR');
+  if (!text) return { kind: 'waiting' };
+  const field = `node ${nodeName(node)} spec.podCIDR`;
+  const parsed = parseIpv4Cidr(text);
+  if (!parsed.ok) throw new ConfigError(field, text, parsed.reason);
+  if (!subnetContainsSubnet(config.network, parsed.subnet)) {
+    throw new ConfigError(field, text, `is outside Network ${formatSubnet(config.network)} of --net-config-path; kube-controller-manager's --cluster-cidr and net-conf.json must agree`);
+  }
+  return { kind: 'ok', subnet: parsed.subnet };
+}
+
+export interface SubnetClaim {
+  readonly node: string;
+  readonly subnet: Ipv4Subnet;
+}
+
+/** Every other node's well-formed subnet annotation: the claims an allocation must avoid. */
+export function otherClaims(nodes: readonly V1Node[], self: string, keys: NodeAnnotationKeys): SubnetClaim[] {
+  const claims: SubnetClaim[] = [];
+  for (const node of nodes) {
+    const name = nodeName(node);
+    if (name === self) continue;
+    const text = annotationsOf(node)[keys.subnet];
+    const parsed = text ? parseIpv4Cidr(text) : undefined;
+    if (parsed?.ok) claims.push({ node: name, subnet: parsed.subnet });
+  }
+  return claims;
+}
+
+/**
+ * Annotations mode: the subnet this node should claim. Its current claim is kept when it is still
+ * valid and nobody else holds it (restarts keep their subnet); then the subnet.env one; otherwise
+ * a random free one, so racing nodes rarely collide in the first place.
+ */
+export function chooseSubnetClaim(
+  config: NetworkConfig,
+  others: readonly SubnetClaim[],
+  candidates: readonly (Ipv4Subnet | undefined)[],
+  random: () => number = Math.random,
+): Ipv4Subnet | undefined {
+  const range = { min: config.subnetMin, max: config.subnetMax, subnetLen: config.subnetLen };
+  const taken = others.map((c) => c.subnet);
+  const free = (s: Ipv4Subnet): boolean => subnetInRange(range, s) && !taken.some((t) => subnetsOverlap(t, s));
+  return candidates.find((c): c is Ipv4Subnet => c !== undefined && free(c)) ?? pickFreeSubnet(range, taken, random);
+}
+
+/** The subnet claim on a node in annotations mode, if well-formed. */
+export function ownSubnetClaim(node: V1Node, keys: NodeAnnotationKeys): Ipv4Subnet | undefined {
+  const text = annotationsOf(node)[keys.subnet];
+  const parsed = text ? parseIpv4Cidr(text) : undefined;
+  return parsed?.ok ? parsed.subnet : undefined;
+}
