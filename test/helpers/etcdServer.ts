@@ -116,7 +116,7 @@ export class EtcdServer {
   }
 }
 
-async function generateTls(dir: string, host: string): Promise<TlsFiles> {
+export async function generateTls(dir: string, host: string): Promise<TlsFiles> {
   execFileSync('mkdir', ['-p', dir]);
   const f = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });

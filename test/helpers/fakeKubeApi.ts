@@ -1,5 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TlsFiles, generateTls } from './etcdServer.js';
 import { type Json, type JsonObject, PatchError, isJsonObject, jsonPatch, mergePatch, strategicMergePatch } from './jsonPatches.js';
 
 export interface FakeKubeApiOptions {
@@ -51,25 +57,31 @@ export class FakeKubeApi {
   /** Every PATCH body received, with its content type and target, for assertions. */
   readonly patches: Array<{ name: string; subresource: string; contentType: string; body: Json }> = [];
 
-  private constructor(private readonly options: FakeKubeApiOptions) {}
+  private constructor(
+    private readonly options: FakeKubeApiOptions,
+    private readonly tls: { readonly key: string; readonly cert: string; readonly ca: string },
+  ) {}
 
+  /** Serves HTTPS, as every real API server does (the client refuses plain HTTP without skip-tls-verify). */
   static async start(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
-    const api = new FakeKubeApi(options);
+    const files = await certificatesFor(options.host ?? '127.0.0.1');
+    const [key, cert, ca] = await Promise.all([files.serverKey, files.serverCert, files.ca].map((f) => readFile(f, 'utf8')));
+    const api = new FakeKubeApi(options, { key: key!, cert: cert!, ca: ca! });
     await api.listen();
     return api;
   }
 
   get url(): string {
-    return `http://${this.options.host ?? '127.0.0.1'}:${this.port}`;
+    return `https://${this.options.host ?? '127.0.0.1'}:${this.port}`;
   }
 
-  /** A kubeconfig that points the real client at this server. */
-  kubeconfig(): string {
-    const user = this.options.token ? { token: this.options.token } : {};
+  /** A kubeconfig that points the real client at this server, trusting its CA; `token` overrides the user's. */
+  kubeconfig(token = this.options.token): string {
+    const user = token ? { token } : {};
     return JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: this.url } }],
+      clusters: [{ name: 'fake', cluster: { server: this.url, 'certificate-authority-data': Buffer.from(this.tls.ca).toString('base64') } }],
       users: [{ name: 'weft', user }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'weft' } }],
       'current-context': 'fake',
@@ -159,10 +171,10 @@ export class FakeKubeApi {
   // ---- HTTP ----
 
   private async listen(): Promise<void> {
-    const server = createServer((req, res) => {
+    const server = createServer({ key: this.tls.key, cert: this.tls.cert }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.sendStatus(res, 500, 'InternalError', String(err)));
     });
-    server.on('connection', (socket) => {
+    server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
@@ -454,6 +466,21 @@ export class FakeKubeApi {
     res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+const certificates = new Map<string, Promise<TlsFiles>>();
+
+/** One CA and server certificate per address and test process: openssl key generation is slow. */
+function certificatesFor(host: string): Promise<TlsFiles> {
+  let files = certificates.get(host);
+  if (!files) {
+    files = mkdtemp(join(tmpdir(), 'weft-kube-tls-')).then((dir) => {
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      return generateTls(dir, host);
+    });
+    certificates.set(host, files);
+  }
+  return files;
 }
 
 function nameOf(object: JsonObject): string | undefined {
