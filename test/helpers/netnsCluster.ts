@@ -147,6 +147,11 @@ export class NetnsCluster {
     return this.etcd.endpoint;
   }
 
+  /** The root namespace's address on the first segment: every host reaches services the test runs there. */
+  get rootAddress(): string {
+    return `192.168.${this.segments[0]!.octet}.254`;
+  }
+
   /** A router namespace with a leg in every segment at .1, forwarding between them. */
   private buildRouter(): void {
     const ns = `${this.tag}-rt`;
@@ -203,8 +208,8 @@ export class NetnsCluster {
     return join(host.dir, `${network}.env`);
   }
 
-  /** Starts the compiled `weft agent` inside the host namespace. */
-  startAgent(host: Host, network = 'primary', extraArgs: readonly string[] = []): AgentProcess {
+  /** Starts the compiled `weft agent` inside the host namespace (`env` adds to the test's environment, e.g. NODE_NAME). */
+  startAgent(host: Host, network = 'primary', extraArgs: readonly string[] = [], env: Record<string, string> = {}): AgentProcess {
     const logPath = join(host.dir, `agent-${network}.log`);
     const args = [
       AGENT_BIN,
@@ -216,7 +221,7 @@ export class NetnsCluster {
       '--subnet-file', this.subnetFile(host, network),
       ...extraArgs,
     ];
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const log = createWriteStream(logPath, { flags: 'a' });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);

@@ -1,0 +1,165 @@
+import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FakeKubeApi } from '../helpers/fakeKubeApi.js';
+import { isJsonObject } from '../helpers/jsonPatches.js';
+import { describeAsRoot } from '../helpers/rootOnly.js';
+import { type Host, NetnsCluster, type Pod } from '../helpers/netnsCluster.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+jest.setTimeout(240_000);
+
+const HEALTH_PORT = 9475;
+const SECONDARY_PREFIX = 'weft2.weft.io';
+
+interface Route {
+  dst: string;
+  dev: string;
+}
+
+/**
+ * The netns cluster in Kubernetes mode: every agent talks to the fake API server (in the root
+ * namespace, over HTTPS) through a kubeconfig, exactly as a DaemonSet pod would with its
+ * service account. The primary network takes podCIDRs; a secondary one (VNI 2) allocates its
+ * own subnets through node annotations.
+ */
+describeAsRoot('Kubernetes API mode in network namespaces', () => {
+  let cluster: NetnsCluster;
+  let api: FakeKubeApi;
+  const primary: Pod[] = [];
+  const secondary: Pod[] = [];
+  let kubeconfig: string;
+
+  const nodeName = (host: Host): string => `node-${host.index}`;
+  const routesFor = (host: Host, prefix: string): Route[] =>
+    (cluster.ipJson(host, ['route', 'show', 'proto', '87']) as Route[]).filter((r) => r.dst.startsWith(prefix));
+
+  async function readyz(host: Host): Promise<number> {
+    return (await fetch(`http://${host.ip}:${HEALTH_PORT}/readyz`).catch(() => ({ status: 0 }))).status;
+  }
+
+  function pingInBackground(from: Pod, to: Pod, seconds: number): Promise<{ sent: number; received: number }> {
+    const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', '0.2', '-w', String(seconds), to.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    ping.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    return new Promise((resolve) =>
+      ping.once('exit', () => {
+        const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
+        resolve({ sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
+      }),
+    );
+  }
+
+  beforeAll(async () => {
+    cluster = await NetnsCluster.create([3]);
+    api = await FakeKubeApi.start({ host: cluster.rootAddress, bookmarkIntervalMs: 2_000 });
+    kubeconfig = join(cluster.dir, 'kubeconfig');
+    await writeFile(kubeconfig, api.kubeconfig());
+    const primaryConf = join(cluster.dir, 'net-conf.json');
+    await writeFile(primaryConf, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan' } }));
+    const secondaryConf = join(cluster.dir, 'net-conf-2.json');
+    await writeFile(secondaryConf, JSON.stringify({ Network: '10.250.0.0/16', SubnetSource: 'annotations', Backend: { Type: 'vxlan', VNI: 2 } }));
+    for (const host of cluster.hosts) api.createNode(nodeName(host), { podCIDR: `10.244.${host.index}.0/24` });
+    for (const host of cluster.hosts) {
+      const env = { NODE_NAME: nodeName(host) };
+      const kube = ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig];
+      cluster.startAgent(host, 'primary', [...kube, '--net-config-path', primaryConf, '--healthz-ip', host.ip, '--healthz-port', String(HEALTH_PORT)], env);
+      cluster.startAgent(host, 'secondary', [...kube, '--net-config-path', secondaryConf, '--kube-annotation-prefix', SECONDARY_PREFIX], env);
+    }
+    for (const host of cluster.hosts) {
+      const pod = await cluster.addPod(host, 'primary', 'cni0');
+      primary.push(pod);
+      secondary.push(await cluster.addPod(host, 'secondary', 'cni1', pod.ns, 'net1'));
+    }
+    await waitFor(
+      () => cluster.hosts.every((h) => routesFor(h, '10.244.').length === 2 && routesFor(h, '10.250.').length === 2),
+      15_000,
+      () => 'routes not programmed',
+    );
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+    await api?.stop();
+  });
+
+  it('leases each node its podCIDR and publishes Flannel annotations', async () => {
+    for (const host of cluster.hosts) {
+      expect((await cluster.readSubnetEnv(host, 'primary'))!.get('FLANNEL_SUBNET')).toBe(`10.244.${host.index}.1/24`);
+      const annotations = api.annotations(nodeName(host));
+      expect(annotations['flannel.alpha.coreos.com/kube-subnet-manager']).toBe('true');
+      expect(annotations['flannel.alpha.coreos.com/public-ip']).toBe(host.ip);
+      expect(JSON.parse(annotations['flannel.alpha.coreos.com/backend-data']!)).toMatchObject({ VNI: 1 });
+    }
+  });
+
+  it('clears NetworkUnavailable once routes are programmed', async () => {
+    await waitFor(
+      () =>
+        cluster.hosts.every((h) => {
+          const status = api.node(nodeName(h))?.['status'];
+          const conditions = isJsonObject(status) && Array.isArray(status['conditions']) ? status['conditions'] : [];
+          return conditions.some((c) => isJsonObject(c) && c['type'] === 'NetworkUnavailable' && c['status'] === 'False');
+        }),
+      10_000,
+    );
+  });
+
+  it('allocates distinct secondary subnets through annotations, beside the primary network', async () => {
+    const subnets = new Set<string>();
+    for (const host of cluster.hosts) {
+      const claimed = api.annotations(nodeName(host))[`${SECONDARY_PREFIX}/subnet`]!;
+      expect(claimed).toMatch(/^10\.250\.\d+\.0\/24$/);
+      subnets.add(claimed);
+      expect((await cluster.readSubnetEnv(host, 'secondary'))!.get('FLANNEL_SUBNET')).toBe(claimed.replace('.0/24', '.1/24'));
+      expect(routesFor(host, '10.250.').every((r) => r.dev === 'flannel.2')).toBe(true);
+    }
+    expect(subnets.size).toBe(3);
+  });
+
+  it('carries pod traffic across hosts on both networks', async () => {
+    const results = await Promise.all([pingInBackground(primary[0]!, primary[2]!, 3), pingInBackground(secondary[0]!, secondary[2]!, 3)]);
+    for (const r of results) {
+      expect(r.sent).toBeGreaterThan(5);
+      expect(r.received).toBe(r.sent);
+    }
+  });
+
+  it('removes a deleted node from every peer', async () => {
+    api.createNode('node-ghost', { podCIDR: '10.244.99.0/24' }, {
+      'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+      'flannel.alpha.coreos.com/backend-type': 'vxlan',
+      'flannel.alpha.coreos.com/backend-data': '{"VNI":1,"VtepMAC":"0a:99:00:00:00:01"}',
+      'flannel.alpha.coreos.com/public-ip': '192.168.250.99',
+    });
+    await waitFor(() => cluster.hosts.every((h) => routesFor(h, '10.244.').length === 3), 10_000);
+    api.deleteNode('node-ghost');
+    await waitFor(() => cluster.hosts.every((h) => routesFor(h, '10.244.').length === 2), 10_000);
+  });
+
+  it('keeps the data plane through a 60 s API server outage, reports it, and recovers without a restart', async () => {
+    const host = cluster.hosts[0]!;
+    await waitFor(async () => (await readyz(host)) === 200, 15_000, () => 'never ready');
+    const pinged = pingInBackground(primary[0]!, primary[1]!, 75);
+    await api.stop();
+    const downAt = Date.now();
+    await waitFor(async () => (await readyz(host)) === 503, 40_000, () => 'readiness never turned false');
+    // A node that joins while the API server is away must show up once it is back.
+    api.createNode('node-late', { podCIDR: '10.244.98.0/24' }, {
+      'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+      'flannel.alpha.coreos.com/backend-type': 'vxlan',
+      'flannel.alpha.coreos.com/backend-data': '{"VNI":1,"VtepMAC":"0a:98:00:00:00:01"}',
+      'flannel.alpha.coreos.com/public-ip': '192.168.250.98',
+    });
+    await sleep(Math.max(0, 60_000 - (Date.now() - downAt)));
+    expect(routesFor(host, '10.244.')).toHaveLength(2);
+    await api.resume();
+    await waitFor(async () => (await readyz(host)) === 200, 40_000, () => 'readiness never came back');
+    await waitFor(() => routesFor(host, '10.244.').length === 3, 20_000, () => 'new node not programmed after the outage');
+    const result = await pinged;
+    expect(result.sent).toBeGreaterThan(300);
+    expect(result.received).toBe(result.sent);
+    for (const h of cluster.hosts) expect(h.agents.get('primary')!.child.exitCode).toBeNull();
+  });
+});
