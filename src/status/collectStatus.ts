@@ -1,25 +1,28 @@
 import type { Logger } from 'winston';
 import type { AgentOptions } from '../cli/agentOptions.js';
-import { parseNetworkConfig } from '../config/networkConfig.js';
+import { type NetworkConfig, parseNetworkConfig } from '../config/networkConfig.js';
 import { DatastoreError } from '../errors.js';
 import { planKernelState, vxlanDeviceName } from '../backend/plan.js';
 import { kernelHostFacts } from '../kernel/hostFacts.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
-import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
-import { formatSubnet } from '../net/ipv4.js';
+import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
+import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
 import { createEtcdClient } from '../subnet/etcdClient.js';
 import { storedLeaseFromKv } from '../subnet/etcdSubnetManager.js';
-import { ownedSubnet } from '../subnet/lease.js';
+import { type PeerLease, ownedSubnet } from '../subnet/lease.js';
 import { LeaseStore } from '../subnet/leaseStore.js';
 import { PeerSet } from '../subnet/peerSet.js';
 import { type HostStatus, deviceProblems, peerStatuses } from './peerStatus.js';
 
-/**
- * Reads etcd and the kernel directly, with the agent's own flags, and reports whether this host's
- * kernel matches what its agent should have programmed. Needs no running agent.
- */
-export async function collectStatus(options: AgentOptions, logger: Logger): Promise<HostStatus> {
-  const ext = await discoverExternalInterface(options, kernelHostFacts);
+interface DatastoreView {
+  readonly config: NetworkConfig;
+  readonly ownSubnet?: Ipv4Subnet;
+  /** ISO time; absent for a reservation or a node's podCIDR, which never expire. */
+  readonly expiration?: string;
+  readonly peers: readonly PeerLease[];
+}
+
+async function readEtcdView(options: AgentOptions, ext: ExternalInterface, logger: Logger): Promise<DatastoreView> {
   const client = await createEtcdClient(options.etcd);
   try {
     const configText = await client.get(`${options.etcd.prefix}/config`).string();
@@ -39,34 +42,61 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
     const ownSubnet = own?.subnet;
     const ttl = ownKv && String(ownKv.lease) !== '0' ? await client.leaseClient.leaseTimeToLive({ ID: ownKv.lease }) : undefined;
     const peers = new PeerSet(store, { config, ...(ownSubnet ? { ownSubnet } : {}), forbidden: [ext.ifaceSubnet] }, logger).peers();
-
-    const useNexthops = await kernelSupportsNexthops();
-    const deviceName = config.backend.type === 'vxlan' ? vxlanDeviceName(config.backend.vni) : undefined;
-    const actual = await readActualState(deviceName, useNexthops);
-    const network = formatSubnet(config.network);
-    if (!ownSubnet) return { backend: config.backend.type, network, peers: [], skipped: [], healthy: false };
-    const desired = planKernelState({
-      backend: config.backend,
-      ownSubnet,
-      extLink: externalLinkOf(ext),
-      ...(actual.device?.mac ? { vtepMac: actual.device.mac } : {}),
-      peers,
-    });
-    const statuses = peerStatuses(peers, desired, actual, useNexthops);
-    const device = deviceName ? { name: deviceName, present: actual.device !== undefined, problems: deviceProblems(desired, actual) } : undefined;
     return {
-      backend: config.backend.type,
-      network,
-      lease: {
-        subnet: formatSubnet(ownSubnet),
-        ...(ttl && Number(ttl.TTL) > 0 ? { expiration: new Date(Date.now() + Number(ttl.TTL) * 1000).toISOString() } : {}),
-      },
-      ...(device ? { device } : {}),
-      peers: statuses,
-      skipped: desired.skipped,
-      healthy: statuses.every((p) => p.problems.length === 0) && (device?.problems.length ?? 0) === 0,
+      config,
+      ...(ownSubnet ? { ownSubnet } : {}),
+      ...(ttl && Number(ttl.TTL) > 0 ? { expiration: new Date(Date.now() + Number(ttl.TTL) * 1000).toISOString() } : {}),
+      peers,
     };
   } finally {
     client.close();
   }
+}
+
+async function readKubeView(options: AgentOptions, ext: ExternalInterface, logger: Logger): Promise<DatastoreView> {
+  const kube = await import('../subnet/kube/index.js');
+  return kube.readKubeView(
+    {
+      ...(options.kubeconfigFile ? { kubeconfigFile: options.kubeconfigFile } : {}),
+      ...(options.kubeApiUrl ? { kubeApiUrl: options.kubeApiUrl } : {}),
+      nodeName: process.env['NODE_NAME'],
+      kubeAnnotationPrefix: options.kubeAnnotationPrefix,
+      netConfigPath: options.netConfigPath,
+      forbidden: [ext.ifaceSubnet],
+    },
+    logger,
+  );
+}
+
+/**
+ * Reads the datastore (etcd, or the Kubernetes API with --kube-subnet-mgr) and the kernel
+ * directly, with the agent's own flags, and reports whether this host's kernel matches what its
+ * agent should have programmed. Needs no running agent.
+ */
+export async function collectStatus(options: AgentOptions, logger: Logger): Promise<HostStatus> {
+  const ext = await discoverExternalInterface(options, kernelHostFacts);
+  const { config, ownSubnet, expiration, peers } = options.kubeSubnetMgr ? await readKubeView(options, ext, logger) : await readEtcdView(options, ext, logger);
+  const useNexthops = await kernelSupportsNexthops();
+  const deviceName = config.backend.type === 'vxlan' ? vxlanDeviceName(config.backend.vni) : undefined;
+  const actual = await readActualState(deviceName, useNexthops);
+  const network = formatSubnet(config.network);
+  if (!ownSubnet) return { backend: config.backend.type, network, peers: [], skipped: [], healthy: false };
+  const desired = planKernelState({
+    backend: config.backend,
+    ownSubnet,
+    extLink: externalLinkOf(ext),
+    ...(actual.device?.mac ? { vtepMac: actual.device.mac } : {}),
+    peers,
+  });
+  const statuses = peerStatuses(peers, desired, actual, useNexthops);
+  const device = deviceName ? { name: deviceName, present: actual.device !== undefined, problems: deviceProblems(desired, actual) } : undefined;
+  return {
+    backend: config.backend.type,
+    network,
+    lease: { subnet: formatSubnet(ownSubnet), ...(expiration ? { expiration } : {}) },
+    ...(device ? { device } : {}),
+    peers: statuses,
+    skipped: desired.skipped,
+    healthy: statuses.every((p) => p.problems.length === 0) && (device?.problems.length ?? 0) === 0,
+  };
 }

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeKubeApi } from '../helpers/fakeKubeApi.js';
 import { isJsonObject } from '../helpers/jsonPatches.js';
 import { describeAsRoot } from '../helpers/rootOnly.js';
-import { type Host, NetnsCluster, type Pod } from '../helpers/netnsCluster.js';
+import { AGENT_BIN, type Host, NetnsCluster, type Pod } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(240_000);
@@ -124,6 +124,26 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
       expect(r.sent).toBeGreaterThan(5);
       expect(r.received).toBe(r.sent);
     }
+  });
+
+  it('weft status reads the API server and the kernel: all peers match on both networks', async () => {
+    const host = cluster.hosts[1]!;
+    // Asynchronous on purpose: the API server lives in this process and must keep answering.
+    const run = async (extra: string[]): Promise<{ code: number; json: { lease: { subnet: string }; peers: Array<{ problems: string[] }> } }> => {
+      const args = ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'status', '--json', '--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--iface', 'eth0', ...extra];
+      const child = spawn('ip', args, { env: { ...process.env, NODE_NAME: nodeName(host) }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1)));
+      return { code, json: JSON.parse(stdout || '{}') as never };
+    };
+    const primaryStatus = await run(['--net-config-path', join(cluster.dir, 'net-conf.json')]);
+    expect(primaryStatus.code).toBe(0);
+    expect(primaryStatus.json.lease.subnet).toBe(`10.244.${host.index}.0/24`);
+    expect(primaryStatus.json.peers).toHaveLength(2);
+    const secondaryStatus = await run(['--net-config-path', join(cluster.dir, 'net-conf-2.json'), '--kube-annotation-prefix', SECONDARY_PREFIX]);
+    expect(secondaryStatus.code).toBe(0);
+    expect(secondaryStatus.json.peers.every((p) => p.problems.length === 0)).toBe(true);
   });
 
   it('removes a deleted node from every peer', async () => {

@@ -97,7 +97,7 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
     api.updateNode('node1', (n) => {
       (n['status'] as { conditions: unknown[] }).conditions.push({ type: 'Ready', status: 'True' });
     });
-    const started = [];
+    const started: Array<{ m: KubeSubnetManager; config: NetworkConfig }> = [];
     for (let i = 1; i <= 3; i++) started.push(await startNode(`node${i}`, i, path));
     started.forEach(({ m }, i) => expect(formatSubnet(m.ownLease()!.subnet)).toBe(`10.244.${i + 1}.0/24`));
     expect(api.annotations('node2')).toEqual({

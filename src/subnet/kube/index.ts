@@ -3,3 +3,4 @@ export { nodeAnnotationKeys } from './annotations.js';
 export { apiServerOf, loadKubeConfig } from './kubeConfig.js';
 export { KubeSubnetManager } from './kubeSubnetManager.js';
 export { NodeApi } from './nodeApi.js';
+export { readKubeView } from './kubeView.js';

@@ -8,7 +8,7 @@ import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from 
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
 import type { LeaseAttrs, PeerLease } from '../lease.js';
-import { LeaseStore, type StoredLease } from '../leaseStore.js';
+import { LeaseStore } from '../leaseStore.js';
 import { PeerSet } from '../peerSet.js';
 import type { AcquireRequest, OwnLease, SubnetManager } from '../subnetManager.js';
 import type { NodeAnnotationKeys } from './annotations.js';
@@ -17,8 +17,10 @@ import { NodeInformer, type NodeWatchRestartReason } from './nodeInformer.js';
 import {
   annotationChanges,
   chooseSubnetClaim,
+  creationOrder,
   desiredAnnotations,
   nodeLease,
+  nodeListLeases,
   nodeName,
   otherClaims,
   ownPodCidr,
@@ -126,13 +128,7 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
       // so this is the order LeaseStore needs, without comparing opaque resourceVersions.
       onList: (nodes) => {
         const revision = ++this.revision;
-        const leases: StoredLease[] = [];
-        for (const node of nodes) {
-          if (nodeName(node) === self) continue;
-          const lease = nodeLease(node, keys, source);
-          if (lease) leases.push({ ...lease, revision, created: creationOrder(node, revision) });
-        }
-        if (this.store.replaceAll(leases, revision)) this.emit('change');
+        if (this.store.replaceAll(nodeListLeases(nodes, self, keys, source, revision), revision)) this.emit('change');
       },
       onEvent: (type, node) => {
         const name = nodeName(node);
@@ -392,13 +388,6 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
   private throwIfClosed(): void {
     if (this.closed) throw new DatastoreError('subnet manager closed');
   }
-}
-
-/** First claim wins between two nodes naming one subnet: the older node's, by creation time. */
-function creationOrder(node: V1Node, fallback: number): number {
-  const created = node.metadata?.creationTimestamp;
-  const time = created ? new Date(created).getTime() : NaN;
-  return Number.isFinite(time) ? time : fallback;
 }
 
 function formatIpv4Range(config: NetworkConfig): string {

@@ -4,6 +4,7 @@ import { ConfigError } from '../../errors.js';
 import { type Ipv4Subnet, formatSubnet, isUsableUnicastIpv4, parseIpv4, parseIpv4Cidr, subnetContainsSubnet, subnetsOverlap } from '../../net/ipv4.js';
 import { pickFreeSubnet, subnetInRange } from '../allocator.js';
 import { type LeaseAttrs, type LeaseValidation, type LeaseValidationContext, type RawLease, validatePeerClaim } from '../lease.js';
+import type { StoredLease } from '../leaseStore.js';
 import type { NodeAnnotationKeys } from './annotations.js';
 
 export function nodeName(node: V1Node): string {
@@ -48,6 +49,27 @@ export function nodeLease(node: V1Node, keys: NodeAnnotationKeys, source: Subnet
       BackendData: backendData ?? null,
     }),
   };
+}
+
+/**
+ * The peer leases in a node listing, ready for LeaseStore.replaceAll: every node but `self` that
+ * runs this network. When two nodes claim one subnet the older node wins, by creation time.
+ */
+export function nodeListLeases(nodes: readonly V1Node[], self: string, keys: NodeAnnotationKeys, source: SubnetSource, revision: number): StoredLease[] {
+  const leases: StoredLease[] = [];
+  for (const node of nodes) {
+    if (nodeName(node) === self) continue;
+    const lease = nodeLease(node, keys, source);
+    if (lease) leases.push({ ...lease, revision, created: creationOrder(node, revision) });
+  }
+  return leases;
+}
+
+/** Creation time orders claims; a node without one (never from a real API server) sorts by arrival. */
+export function creationOrder(node: V1Node, fallback: number): number {
+  const created = node.metadata?.creationTimestamp;
+  const time = created ? new Date(created).getTime() : NaN;
+  return Number.isFinite(time) ? time : fallback;
 }
 
 /** validatePeerLease for node leases: the subnet comes from the value, everything else is shared. */

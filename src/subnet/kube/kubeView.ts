@@ -1,0 +1,48 @@
+import type { Logger } from 'winston';
+import type { NetworkConfig } from '../../config/networkConfig.js';
+import { ConfigError } from '../../errors.js';
+import type { Ipv4Subnet } from '../../net/ipv4.js';
+import type { PeerLease } from '../lease.js';
+import { LeaseStore } from '../leaseStore.js';
+import { PeerSet } from '../peerSet.js';
+import type { V1Node } from '@kubernetes/client-node';
+import { type NodeAnnotationKeys, nodeAnnotationKeys } from './annotations.js';
+import { type KubeConnectionOptions, loadKubeConfig } from './kubeConfig.js';
+import { KubeSubnetManager } from './kubeSubnetManager.js';
+import { NodeApi } from './nodeApi.js';
+import { nodeListLeases, nodeName, ownPodCidr, ownSubnetClaim, validateNodeLease } from './nodeLease.js';
+
+export interface KubeViewOptions extends KubeConnectionOptions {
+  readonly nodeName: string | undefined;
+  readonly kubeAnnotationPrefix: string;
+  readonly netConfigPath: string;
+  readonly forbidden: readonly Ipv4Subnet[];
+}
+
+export interface KubeView {
+  readonly config: NetworkConfig;
+  readonly ownSubnet?: Ipv4Subnet;
+  readonly peers: readonly PeerLease[];
+}
+
+/** One read of the API server, as the agent would see it, for `weft status`: no watch, no writes. */
+function ownSubnetOf(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig): Ipv4Subnet | undefined {
+  if (config.subnetSource === 'annotations') return ownSubnetClaim(node, keys);
+  const result = ownPodCidr(node, keys, config);
+  return result.kind === 'ok' ? result.subnet : undefined;
+}
+
+export async function readKubeView(options: KubeViewOptions, logger: Logger): Promise<KubeView> {
+  if (!options.nodeName) throw new ConfigError('NODE_NAME', options.nodeName, 'must name this node with --kube-subnet-mgr');
+  const api = new NodeApi(loadKubeConfig(options));
+  const keys = nodeAnnotationKeys(options.kubeAnnotationPrefix);
+  const manager = new KubeSubnetManager({ api, nodeName: options.nodeName, keys, netConfigPath: options.netConfigPath, logger });
+  const config = await manager.getNetworkConfig();
+  const { items } = await api.list();
+  const self = items.find((n) => nodeName(n) === options.nodeName);
+  const ownSubnet = self ? ownSubnetOf(self, keys, config) : undefined;
+  const store = new LeaseStore();
+  store.replaceAll(nodeListLeases(items, options.nodeName, keys, config.subnetSource, 1), 1);
+  const context = { config, ...(ownSubnet ? { ownSubnet } : {}), forbidden: options.forbidden, anySubnetLength: config.subnetSource === 'podCIDR' };
+  return { config, ...(ownSubnet ? { ownSubnet } : {}), peers: new PeerSet(store, context, logger, undefined, validateNodeLease).peers() };
+}
