@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   program.addCommand(
     agentCommand()
       .name('status')
-      .description("compare this host's kernel with its lease and its peers' (reads etcd and the kernel; exit 1 on any mismatch)")
+      .description("compare this host's kernel with its lease and its peers' (reads the datastore and the kernel; exit 1 on any mismatch)")
       .option('--json', 'print JSON instead of a table'),
   );
   program

@@ -146,6 +146,14 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
     expect(secondaryStatus.json.peers.every((p) => p.problems.length === 0)).toBe(true);
   });
 
+  it('refuses to start without NODE_NAME, saying so', async () => {
+    const host = cluster.hosts[0]!;
+    const agent = cluster.startAgent(host, 'nameless', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', join(cluster.dir, 'net-conf.json')], { NODE_NAME: '' });
+    const code = await new Promise<number | null>((resolve) => agent.child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    expect(await cluster.agentLog(host, 'nameless')).toMatch(/NODE_NAME: must name this node/);
+  });
+
   it('removes a deleted node from every peer', async () => {
     api.createNode('node-ghost', { podCIDR: '10.244.99.0/24' }, {
       'flannel.alpha.coreos.com/kube-subnet-manager': 'true',

@@ -17,6 +17,8 @@ export interface FakeKubeApiOptions {
   readonly historyLimit?: number;
   /** How often a watch that asked for bookmarks gets one (a real server: about a minute). */
   readonly bookmarkIntervalMs?: number;
+  /** Default "weft": only what weft's ClusterRole grants over HTTP. Tests change state in-process. */
+  readonly rbac?: 'weft' | 'cluster-admin';
 }
 
 interface WatchEvent {
@@ -201,6 +203,11 @@ export class FakeKubeApi {
     }
     const [, name, subresource] = match;
     const method = req.method ?? 'GET';
+    if (!this.permitted(method, name, subresource)) {
+      const verb = method === 'GET' ? 'get' : method.toLowerCase();
+      this.sendStatus(res, 403, 'Forbidden', `nodes${subresource ? `/${subresource}` : ''} "${name ?? ''}" is forbidden: User "system:serviceaccount:weft-system:weft" cannot ${verb} resource "nodes${subresource ? `/${subresource}` : ''}"`);
+      return;
+    }
     const body = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
     if (name === undefined) {
       if (method === 'GET') {
@@ -232,6 +239,13 @@ export class FakeKubeApi {
       default:
         this.sendStatus(res, 405, 'MethodNotAllowed', `${method} is not allowed on nodes/${name}`);
     }
+  }
+
+  /** The ClusterRole of manifests/weft.yml: get/list/watch nodes, patch nodes/status; nothing else. */
+  private permitted(method: string, name: string | undefined, subresource: string | undefined): boolean {
+    if (this.options.rbac === 'cluster-admin') return true;
+    if (method === 'GET') return subresource === undefined;
+    return method === 'PATCH' && name !== undefined && subresource === 'status';
   }
 
   private list(params: URLSearchParams, res: ServerResponse): void {
@@ -371,7 +385,7 @@ export class FakeKubeApi {
 
   /**
    * The server's update path: a resourceVersion in the new object is a precondition; the main
-   * resource ignores status changes and the status subresource ignores everything else, as
+   * resource ignores status changes and the status subresource ignores spec changes, as
    * kube-apiserver's node strategies do.
    */
   private commit(name: string, subresource: string, current: JsonObject, proposed: JsonObject, res: ServerResponse): void {
@@ -383,17 +397,17 @@ export class FakeKubeApi {
       this.sendStatus(res, 400, 'BadRequest', `the name of the object (${String(proposedMeta['name'])}) does not match the name on the URL (${name})`);
       return;
     }
-    const next = structuredClone(current);
-    if (subresource === 'status') {
-      next['status'] = proposed['status'] ?? {};
-    } else {
-      next['spec'] = proposed['spec'] ?? {};
-      const meta = next['metadata'] as JsonObject;
-      for (const field of ['annotations', 'labels']) {
-        if (proposedMeta[field] === undefined) delete meta[field];
-        else meta[field] = proposedMeta[field]!;
-      }
+    // nodes/status keeps spec (and only spec) from the stored node, so annotations can be
+    // written there: Flannel's least-privilege RBAC relies on it. The main resource keeps status.
+    const next = structuredClone(proposed);
+    const meta = { ...currentMeta };
+    for (const field of ['annotations', 'labels']) {
+      if (proposedMeta[field] === undefined || proposedMeta[field] === null) delete meta[field];
+      else meta[field] = proposedMeta[field]!;
     }
+    next['metadata'] = meta;
+    if (subresource === 'status') next['spec'] = current['spec'] ?? {};
+    else next['status'] = current['status'] ?? {};
     if (JSON.stringify(next) === JSON.stringify(current)) {
       this.sendJson(res, 200, current);
       return;

@@ -86,6 +86,8 @@ describe('manifests', () => {
     const flannel = parseNetConf(JSON.stringify({ cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] }));
     expect(flannel.subnetFile).toBe('/run/flannel/subnet.env');
     expect(parseNetworkConfig(data['net-conf.json']!).backend.type).toBe('vxlan');
+    const secondary = parseNetworkConfig((find('ConfigMap', 'weft2-cfg')['data'] as Record<string, string>)['net-conf.json']!);
+    expect(secondary).toMatchObject({ subnetSource: 'annotations', backend: { type: 'vxlan', vni: 2 } });
     const nad = find('NetworkAttachmentDefinition', 'weft2');
     expect(parseNetConf((nad['spec'] as { config: string }).config)).toMatchObject({ type: 'weft', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2', delegate: { bridge: 'cni1' } });
   });
@@ -123,5 +125,12 @@ describe('manifests', () => {
     // Probes hit the port the agent serves health on.
     expect(agent.args).toContain('--healthz-port=9474');
     expect(JSON.stringify(agent)).toContain('"port":9474');
+    // The secondary agent reads its own net-conf.json from its own ConfigMap, and names its node.
+    const secondarySpec = podSpec(find('DaemonSet', 'weft2'));
+    const secondary = secondarySpec.containers[0]!;
+    expect(secondary.args).toEqual(expect.arrayContaining(['--kube-subnet-mgr', '--net-config-path=/etc/weft2/net-conf.json', '--subnet-file=/run/flannel/weft2.env']));
+    expect(secondary.volumeMounts).toEqual(expect.arrayContaining([{ name: 'weft2-cfg', mountPath: '/etc/weft2/' }]));
+    expect(secondarySpec.volumes.find((v) => v.name === 'weft2-cfg')!.configMap!.name).toBe('weft2-cfg');
+    for (const c of [agent, secondary]) expect(JSON.stringify(c)).toContain('{"name":"NODE_NAME","valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}}');
   });
 });

@@ -85,12 +85,13 @@ export class NodeApi {
   /**
    * A JSON merge patch of annotations (null removes one). With `resourceVersion` the write only
    * succeeds against that exact version of the node, else 409: the optimistic concurrency the
-   * subnet claim relies on.
+   * subnet claim relies on. Sent to nodes/status, as Flannel does: that subresource accepts
+   * metadata changes, so the agent needs no permission to patch nodes themselves.
    */
   async patchAnnotations(name: string, annotations: Record<string, string | null>, resourceVersion?: string): Promise<V1Node> {
     const body = { metadata: { annotations, ...(resourceVersion ? { resourceVersion } : {}) } };
     return this.call(`patching annotations of node ${name}`, () =>
-      this.core.patchNode({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+      this.core.patchNodeStatus({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
     );
   }
 
