@@ -40,18 +40,6 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
     return (await fetch(`http://${host.ip}:${HEALTH_PORT}/readyz`).catch(() => ({ status: 0 }))).status;
   }
 
-  function pingInBackground(from: Pod, to: Pod, seconds: number): Promise<{ sent: number; received: number }> {
-    const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', '0.2', '-w', String(seconds), to.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let output = '';
-    ping.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    return new Promise((resolve) =>
-      ping.once('exit', () => {
-        const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
-        resolve({ sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
-      }),
-    );
-  }
-
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3]);
     api = await FakeKubeApi.start({ host: cluster.rootAddress, bookmarkIntervalMs: 2_000 });
@@ -68,11 +56,9 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
       cluster.startAgent(host, 'primary', [...kube, '--net-config-path', primaryConf, '--healthz-ip', host.ip, '--healthz-port', String(HEALTH_PORT)], env);
       cluster.startAgent(host, 'secondary', [...kube, '--net-config-path', secondaryConf, '--kube-annotation-prefix', SECONDARY_PREFIX], env);
     }
-    for (const host of cluster.hosts) {
-      const pod = await cluster.addPod(host, 'primary', 'cni0');
-      primary.push(pod);
-      secondary.push(await cluster.addPod(host, 'secondary', 'cni1', pod.ns, 'net1'));
-    }
+    const pods = await cluster.addDualHomedPods('primary', 'secondary');
+    primary.push(...pods.first);
+    secondary.push(...pods.second);
     await waitFor(
       () => cluster.hosts.every((h) => routesFor(h, '10.244.').length === 2 && routesFor(h, '10.250.').length === 2),
       15_000,
@@ -119,7 +105,10 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
   });
 
   it('carries pod traffic across hosts on both networks', async () => {
-    const results = await Promise.all([pingInBackground(primary[0]!, primary[2]!, 3), pingInBackground(secondary[0]!, secondary[2]!, 3)]);
+    const results = await Promise.all([
+      cluster.pingInBackground(primary[0]!, primary[2]!.ip, 0.2, { seconds: 3 }),
+      cluster.pingInBackground(secondary[0]!, secondary[2]!.ip, 0.2, { seconds: 3 }),
+    ]);
     for (const r of results) {
       expect(r.sent).toBeGreaterThan(5);
       expect(r.received).toBe(r.sent);
@@ -169,7 +158,7 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
   it('keeps the data plane through a 60 s API server outage, reports it, and recovers without a restart', async () => {
     const host = cluster.hosts[0]!;
     await waitFor(async () => (await readyz(host)) === 200, 15_000, () => 'never ready');
-    const pinged = pingInBackground(primary[0]!, primary[1]!, 75);
+    const pinged = cluster.pingInBackground(primary[0]!, primary[1]!.ip, 0.2, { seconds: 75 });
     await api.stop();
     const downAt = Date.now();
     await waitFor(async () => (await readyz(host)) === 503, 40_000, () => 'readiness never turned false');

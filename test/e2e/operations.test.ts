@@ -1,5 +1,4 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeAsRoot } from '../helpers/rootOnly.js';
 import { AGENT_BIN, type Host, NetnsCluster, type Pod, inNs, run } from '../helpers/netnsCluster.js';
@@ -146,10 +145,7 @@ describeAsRoot('operating weft', () => {
   it('keeps the data plane through a 60 s etcd outage, reports it, and recovers without a restart', async () => {
     const host = cluster.hosts[0]!;
     const agent = host.agents.get('primary')!;
-    const ping = spawn('ip', ['netns', 'exec', pods[0]!.ns, 'ping', '-n', '-q', '-i', '0.2', '-w', '75', pods[1]!.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let output = '';
-    ping.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    const pinged = new Promise((resolve) => ping.once('exit', resolve));
+    const pinged = cluster.pingInBackground(pods[0]!, pods[1]!.ip, 0.2, { seconds: 75 });
 
     await cluster.etcd.pause();
     const downAt = Date.now();
@@ -166,10 +162,9 @@ describeAsRoot('operating weft', () => {
     await client.put('/weft/primary/subnets/10.130.200.0-24').value(JSON.stringify({ PublicIP: '192.168.250.99', BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '02:77:77:77:77:77' } }));
     client.close();
     await waitFor(() => weftRoutes(host).length === 2, 10_000, () => 'new peer not programmed after the outage');
-    await pinged;
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
-    expect(Number(m![1])).toBeGreaterThan(300);
-    expect(Number(m![2])).toBe(Number(m![1]));
+    const result = await pinged;
+    expect(result.sent).toBeGreaterThan(300);
+    expect(result.received).toBe(result.sent);
     expect(agent.child.exitCode).toBeNull();
     expect(await metric(host, 'weft_datastore_errors_total')).toBeGreaterThan(0);
   });

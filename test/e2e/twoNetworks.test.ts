@@ -1,5 +1,4 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { describeAsRoot } from '../helpers/rootOnly.js';
 import { type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
@@ -22,18 +21,6 @@ describeAsRoot('two weft instances per host (the Multus case)', () => {
     return (cluster.ipJson(host, ['route', 'show', 'proto', '87']) as Route[]).filter((r) => r.dst.startsWith(prefix));
   }
 
-  function pingInBackground(from: Pod, to: Pod): Promise<{ sent: number; received: number }> {
-    const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', '0.1', '-c', '20', to.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let output = '';
-    ping.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    return new Promise((resolve) =>
-      ping.once('exit', () => {
-        const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
-        resolve({ sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
-      }),
-    );
-  }
-
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3]);
     await cluster.writeNetworkConfig('/weft/primary', { Network: '10.110.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } });
@@ -42,11 +29,9 @@ describeAsRoot('two weft instances per host (the Multus case)', () => {
       cluster.startAgent(host, 'primary');
       cluster.startAgent(host, 'secondary', ['--etcd-prefix', '/weft/secondary']);
     }
-    for (const host of cluster.hosts) {
-      const pod = await cluster.addPod(host, 'primary', 'cni0');
-      primary.push(pod);
-      secondary.push(await cluster.addPod(host, 'secondary', 'cni1', pod.ns, 'net1'));
-    }
+    const pods = await cluster.addDualHomedPods('primary', 'secondary');
+    primary.push(...pods.first);
+    secondary.push(...pods.second);
     await waitFor(
       () => cluster.hosts.every((h) => routesFor(h, '10.110.').length === 2 && routesFor(h, '10.120.').length === 2),
       10_000,
@@ -71,7 +56,10 @@ describeAsRoot('two weft instances per host (the Multus case)', () => {
   });
 
   it('carries traffic on both networks at once', async () => {
-    const results = await Promise.all([pingInBackground(primary[0]!, primary[2]!), pingInBackground(secondary[0]!, secondary[2]!)]);
+    const results = await Promise.all([
+      cluster.pingInBackground(primary[0]!, primary[2]!.ip, 0.1, { count: 20 }),
+      cluster.pingInBackground(secondary[0]!, secondary[2]!.ip, 0.1, { count: 20 }),
+    ]);
     for (const r of results) expect(r).toEqual({ sent: 20, received: 20 });
   });
 

@@ -1,5 +1,5 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { describeAsRoot } from '../helpers/rootOnly.js';
 import { AGENT_BIN, type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
@@ -172,19 +172,12 @@ describeAsRoot('vxlan backend across 3 hosts', () => {
 
   it('keeps traffic flowing (0 lost pings at 10/s) while an agent is killed and restarted', async () => {
     const [a, b] = [pods[0]!, pods[1]!];
-    const ping = spawn('ip', ['netns', 'exec', a.ns, 'ping', '-n', '-q', '-i', '0.1', '-c', '50', b.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    ping.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    const done = new Promise<number | null>((resolve) => ping.once('exit', resolve));
+    const done = cluster.pingInBackground(a, b.ip, 0.1, { count: 50 });
     await new Promise((r) => setTimeout(r, 1000));
     await cluster.stopAgent(cluster.hosts[1]!, 'primary', 'SIGKILL');
     await new Promise((r) => setTimeout(r, 300));
     cluster.startAgent(cluster.hosts[1]!);
-    await done;
-    const match = /(\d+) packets transmitted, (\d+) received/.exec(output);
-    expect(match).not.toBeNull();
-    expect(Number(match![1])).toBe(50);
-    expect(Number(match![2])).toBe(50);
+    expect(await done).toEqual({ sent: 50, received: 50 });
     // The restarted agent adopted the existing state rather than rebuilding it.
     await waitFor(async () => /kernel state reconciled|acquired|reusing/.test(await cluster.agentLog(cluster.hosts[1]!)), 5_000);
     expect(await cluster.agentLog(cluster.hosts[1]!)).toMatch(/reusing existing lease/);

@@ -313,6 +313,34 @@ export class NetnsCluster {
     });
   }
 
+  /**
+   * Pings in the background while the test does something else; resolves with ping's own
+   * counts. `limit` is either a packet count (`-c`) or a deadline in seconds (`-w`).
+   */
+  pingInBackground(from: Pod, to: string, intervalSeconds: number, limit: { count: number } | { seconds: number }): Promise<{ sent: number; received: number }> {
+    const bound = 'count' in limit ? ['-c', String(limit.count)] : ['-w', String(limit.seconds)];
+    const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', String(intervalSeconds), ...bound, to], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    ping.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    return new Promise((resolve) =>
+      ping.once('exit', () => {
+        const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
+        resolve({ sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
+      }),
+    );
+  }
+
+  /** A pod on each host with eth0 on one network and net1 on another, as Multus attaches them. */
+  async addDualHomedPods(first: string, second: string): Promise<{ first: Pod[]; second: Pod[] }> {
+    const pods = { first: [] as Pod[], second: [] as Pod[] };
+    for (const host of this.hosts) {
+      const pod = await this.addPod(host, first, 'cni0');
+      pods.first.push(pod);
+      pods.second.push(await this.addPod(host, second, 'cni1', pod.ns, 'net1'));
+    }
+    return pods;
+  }
+
   ping(from: Pod | Host, to: string, count = 1, timeoutSeconds = 2): boolean {
     return tryRun('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-c', String(count), '-W', String(timeoutSeconds), to]).ok;
   }
