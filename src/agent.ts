@@ -157,6 +157,9 @@ async function bringUp(
   });
   const subnetManager = await createSubnetManager(options, ext, metrics, logger);
   state.subnetManager = subnetManager;
+  // A stop during start-up (say, while waiting for a podCIDR) ends every retry loop at once.
+  const closeOnAbort = (): void => void subnetManager.close();
+  signal?.addEventListener('abort', closeOnAbort, { once: true });
   try {
     const config = await subnetManager.getNetworkConfig(signal);
     logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
@@ -184,6 +187,8 @@ async function bringUp(
   } catch (err) {
     await subnetManager.close();
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', closeOnAbort);
   }
 }
 

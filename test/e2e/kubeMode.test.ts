@@ -143,6 +143,15 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
     expect(await cluster.agentLog(host, 'nameless')).toMatch(/NODE_NAME: must name this node/);
   });
 
+  it('stops cleanly on SIGTERM while still waiting for a podCIDR', async () => {
+    const host = cluster.hosts[0]!;
+    api.createNode('node-unassigned', {});
+    cluster.startAgent(host, 'waiting', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', join(cluster.dir, 'net-conf.json')], { NODE_NAME: 'node-unassigned' });
+    await waitFor(async () => (await cluster.agentLog(host, 'waiting')).includes('waiting for node.spec.podCIDR'), 10_000);
+    expect(await cluster.stopAgent(host, 'waiting')).toBe(0);
+    api.deleteNode('node-unassigned');
+  });
+
   it('removes a deleted node from every peer', async () => {
     api.createNode('node-ghost', { podCIDR: '10.244.99.0/24' }, {
       'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
