@@ -3,7 +3,7 @@
 //   npm run bench                 full run (root), writes docs/benchmarks.md
 //   npm run bench -- --smoke      small and quick (N = 100, one run), for CI
 //   npm run bench -- --out FILE   write the report elsewhere
-//   npm run bench -- --only convergence,burst,steady,dataplane --runs N
+//   npm run bench -- --only convergence,kube,burst,steady,dataplane,cni --runs N
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
@@ -13,6 +13,8 @@ import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Etcd3 } from 'etcd3';
+import { join } from 'node:path';
+import { FakeKubeApi } from '../test/helpers/fakeKubeApi.js';
 import { type Host, NetnsCluster, inNs, run } from '../test/helpers/netnsCluster.js';
 
 const { values } = parseArgs({
@@ -24,11 +26,12 @@ const { values } = parseArgs({
   },
 });
 /** `--only convergence,burst` runs a subset while working on one figure. */
-const only = new Set((values.only ?? 'convergence,burst,steady,dataplane,cni').split(','));
+const only = new Set((values.only ?? 'convergence,kube,burst,steady,dataplane,cni').split(','));
 const smoke = values.smoke === true;
 const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const outFile = values.out ?? (smoke ? '.bench/smoke.md' : 'docs/benchmarks.md');
 const convergenceSizes = smoke ? [100] : [100, 2000, 10000];
+const kubeSizes = smoke ? [100] : [100, 2000];
 const burstSize = smoke ? 100 : 500;
 const steadyPeers = smoke ? 100 : 10000;
 const steadySeconds = smoke ? 3 : 60;
@@ -154,6 +157,54 @@ async function convergence(backend: Backend, peers: number): Promise<void> {
     values: toProgrammed,
     unit: 'ms',
     ...(target ? { target: { op: 'le' as const, value: target } } : {}),
+  });
+}
+
+/**
+ * The same start-to-programmed measurement in Kubernetes mode: N peer nodes with Flannel's
+ * annotations on the fake API server (HTTPS, in this process), the agent listing and watching
+ * them through the real client.
+ */
+async function kubeConvergence(peers: number): Promise<void> {
+  const toEnv: number[] = [];
+  const toProgrammed: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const cluster = await benchCluster();
+    const api = await FakeKubeApi.start({ host: cluster.rootAddress });
+    try {
+      const host = cluster.hosts[0]!;
+      for (let i = 0; i < peers; i++) {
+        const lease = JSON.parse(peerValue('vxlan', i)) as { PublicIP: string; BackendData: unknown };
+        api.createNode(`peer-${i}`, { podCIDR: peerSubnet(i).replace('-', '/') }, {
+          'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+          'flannel.alpha.coreos.com/backend-type': 'vxlan',
+          'flannel.alpha.coreos.com/backend-data': JSON.stringify(lease.BackendData),
+          'flannel.alpha.coreos.com/public-ip': lease.PublicIP,
+        });
+      }
+      api.createNode('bench', { podCIDR: '10.99.0.0/24' });
+      const kubeconfig = join(cluster.dir, 'kubeconfig');
+      const netConf = join(cluster.dir, 'net-conf.json');
+      writeFileSync(kubeconfig, api.kubeconfig());
+      writeFileSync(netConf, JSON.stringify({ Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } }));
+      const started = Date.now();
+      cluster.startAgent(host, 'bench', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', netConf, '--iface', '172.30.0.1'], { NODE_NAME: 'bench' });
+      // The API server shares this process with the polling, whose short synchronous `ip` reads
+      // delay it a little: the figure errs on the slow side.
+      toEnv.push((await waitUntil(() => exists(cluster.subnetFile(host, 'bench')), 20_000)) - started);
+      toProgrammed.push((await waitUntil(() => weftRouteCount(host) >= peers, 60_000, 10)) - started);
+    } finally {
+      await cluster.destroy();
+      await api.stop();
+    }
+  }
+  record({ scenario: `convergence vxlan, Kubernetes API, N=${peers}`, metric: 'start → subnet.env', values: toEnv, unit: 'ms' });
+  record({
+    scenario: `convergence vxlan, Kubernetes API, N=${peers}`,
+    metric: `start → all ${peers} peers programmed`,
+    values: toProgrammed,
+    unit: 'ms',
+    ...(peers === 2000 ? { target: { op: 'le' as const, value: 1000 } } : {}),
   });
 }
 
@@ -346,6 +397,9 @@ if (only.has('convergence')) {
     await convergence('vxlan', peers);
     await convergence('host-gw', peers);
   }
+}
+if (only.has('kube')) {
+  for (const peers of kubeSizes) await kubeConvergence(peers);
 }
 if (only.has('burst')) {
   await burst('one by one');
