@@ -87,6 +87,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
   /** The listing the last successful acquire worked from: start() watches on from it. */
   private acquiredFrom: { leases: StoredLease[]; revision: number } | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private contactAt = 0;
 
@@ -197,7 +198,13 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     }
   }
 
-  async close(): Promise<void> {
+  /** Idempotent: a stop during start-up and the start-up's own failure path may both close. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     this.abort.abort();
     clearTimeout(this.renewTimer);

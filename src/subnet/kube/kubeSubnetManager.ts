@@ -67,6 +67,7 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
   private revision = 0;
   private contactAt = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private repairing: Promise<void> | undefined;
   private readonly abort = new AbortController();
 
@@ -177,7 +178,13 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
     }
   }
 
-  async close(): Promise<void> {
+  /** Idempotent: a stop during start-up and the start-up's own failure path may both close. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     this.abort.abort();
     clearInterval(this.probeTimer);
