@@ -182,7 +182,7 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     await this.startWatch(revision + 1);
     this.scheduleRenewal();
     const interval = this.options.relistIntervalMs ?? 5 * 60_000;
-    this.relistTimer = setInterval(() => void this.periodicRelist(), interval);
+    this.relistTimer = setInterval(() => void this.relistQuietly('periodic relist'), interval);
     this.relistTimer.unref();
     this.probeTimer = setInterval(() => void this.probe(), this.options.probeIntervalMs ?? 5_000);
     this.probeTimer.unref();
@@ -445,11 +445,13 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     return revision;
   }
 
-  private async periodicRelist(): Promise<void> {
+  private async relistQuietly(what: string): Promise<void> {
+    // A call on a closed client would make etcd3 dial again and keep the process alive.
+    if (this.closed) return;
     try {
       await this.relist();
     } catch (err) {
-      this.reportDatastoreError('periodic relist', err);
+      this.reportDatastoreError(what, err);
     }
   }
 
@@ -471,12 +473,21 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
     }
     this.watcher = watcher;
     watcher.on('data', (response: IWatchResponse) => this.onWatchResponse(response));
+    let resumed = false;
     watcher.on('disconnected', (err: Error) => {
-      // etcd3 reconnects on its own and resumes from the revision after the last one delivered.
+      resumed = true;
       this.options.onWatchRestart?.('disconnected');
       this.reportDatastoreError('watch stream', err);
     });
-    watcher.on('connected', () => this.touch());
+    // etcd3 reconnects on its own and resumes after the revision in the last response's header,
+    // which can lie beyond the last event it delivered. A relist after every reconnect closes
+    // that gap; the revision-aware store keeps it from rolling anything back.
+    watcher.on('connected', () => {
+      this.touch();
+      if (!resumed) return;
+      resumed = false;
+      void this.relistQuietly('relist after watch reconnect');
+    });
     watcher.on('error', (err: Error) => void this.restartWatch(watcher, err));
   }
 
