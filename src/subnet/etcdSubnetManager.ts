@@ -479,9 +479,10 @@ export class EtcdSubnetManager extends EventEmitter implements SubnetManager {
       this.options.onWatchRestart?.('disconnected');
       this.reportDatastoreError('watch stream', err);
     });
-    // etcd3 reconnects on its own and resumes after the revision in the last response's header,
-    // which can lie beyond the last event it delivered. A relist after every reconnect closes
-    // that gap; the revision-aware store keeps it from rolling anything back.
+    // etcd3 reconnects on its own, but on every (re)connect it moves its resume point to the
+    // creation response's header revision, the store's current one, before the catch-up events
+    // have arrived: a second disconnect in that window would skip them. A relist after every
+    // reconnect closes that gap; the revision-aware store keeps it from rolling anything back.
     watcher.on('connected', () => {
       this.touch();
       if (!resumed) return;
