@@ -17,14 +17,13 @@ import { NodeInformer, type NodeWatchRestartReason } from './nodeInformer.js';
 import {
   annotationChanges,
   chooseSubnetClaim,
-  creationOrder,
   desiredAnnotations,
-  nodeLease,
   nodeListLeases,
   nodeName,
   otherClaims,
   ownPodCidr,
   ownSubnetClaim,
+  storedNodeLease,
   validateNodeLease,
 } from './nodeLease.js';
 
@@ -47,6 +46,17 @@ export interface KubeSubnetManagerOptions {
 }
 
 const MAX_CLAIM_ATTEMPTS = 50;
+
+/** net-conf.json comes from a mounted ConfigMap: a missing or invalid file is a deployment error. */
+export async function readNetConfigFile(path: string): Promise<NetworkConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('--net-config-path', path, `cannot be read: ${errorMessage(err)}`);
+  }
+  return parseNetworkConfig(text, path);
+}
 
 /**
  * Subnets and peers from the Kubernetes API, as Flannel's kube subnet manager keeps them, plus a
@@ -88,16 +98,8 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
     return this.peerSet?.peers() ?? [];
   }
 
-  /** net-conf.json comes from a mounted ConfigMap: a missing or invalid file is a deployment error. */
   async getNetworkConfig(): Promise<NetworkConfig> {
-    const path = this.options.netConfigPath;
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      throw new ConfigError('--net-config-path', path, `cannot be read: ${errorMessage(err)}`);
-    }
-    this.config = parseNetworkConfig(text, path);
+    this.config = await readNetConfigFile(this.options.netConfigPath);
     return this.config;
   }
 
@@ -138,10 +140,8 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
           return;
         }
         const revision = ++this.revision;
-        const lease = type === 'DELETED' ? undefined : nodeLease(node, keys, source);
-        const changed = lease
-          ? this.store.apply([{ type: 'put', key: name, value: lease.value, revision, created: creationOrder(node, revision) }])
-          : this.store.apply([{ type: 'delete', key: name, revision }]);
+        const lease = type === 'DELETED' ? undefined : storedNodeLease(node, keys, source, revision);
+        const changed = this.store.apply([lease ? { type: 'put', ...lease } : { type: 'delete', key: name, revision }]);
         if (changed) this.emit('change');
       },
     });

@@ -8,7 +8,7 @@ import { PeerSet } from '../peerSet.js';
 import type { V1Node } from '@kubernetes/client-node';
 import { type NodeAnnotationKeys, nodeAnnotationKeys } from './annotations.js';
 import { type KubeConnectionOptions, loadKubeConfig } from './kubeConfig.js';
-import { KubeSubnetManager } from './kubeSubnetManager.js';
+import { readNetConfigFile } from './kubeSubnetManager.js';
 import { NodeApi } from './nodeApi.js';
 import { nodeListLeases, nodeName, ownPodCidr, ownSubnetClaim, validateNodeLease } from './nodeLease.js';
 
@@ -36,8 +36,7 @@ export async function readKubeView(options: KubeViewOptions, logger: Logger): Pr
   if (!options.nodeName) throw new ConfigError('NODE_NAME', options.nodeName, 'must name this node with --kube-subnet-mgr');
   const api = new NodeApi(loadKubeConfig(options));
   const keys = nodeAnnotationKeys(options.kubeAnnotationPrefix);
-  const manager = new KubeSubnetManager({ api, nodeName: options.nodeName, keys, netConfigPath: options.netConfigPath, logger });
-  const config = await manager.getNetworkConfig();
+  const config = await readNetConfigFile(options.netConfigPath);
   const { items } = await api.list();
   const self = items.find((n) => nodeName(n) === options.nodeName);
   const ownSubnet = self ? ownSubnetOf(self, keys, config) : undefined;

@@ -59,14 +59,20 @@ export function nodeListLeases(nodes: readonly V1Node[], self: string, keys: Nod
   const leases: StoredLease[] = [];
   for (const node of nodes) {
     if (nodeName(node) === self) continue;
-    const lease = nodeLease(node, keys, source);
-    if (lease) leases.push({ ...lease, revision, created: creationOrder(node, revision) });
+    const lease = storedNodeLease(node, keys, source, revision);
+    if (lease) leases.push(lease);
   }
   return leases;
 }
 
+/** nodeLease as LeaseStore keeps it, at `revision`. */
+export function storedNodeLease(node: V1Node, keys: NodeAnnotationKeys, source: SubnetSource, revision: number): StoredLease | undefined {
+  const lease = nodeLease(node, keys, source);
+  return lease ? { ...lease, revision, created: creationOrder(node, revision) } : undefined;
+}
+
 /** Creation time orders claims; a node without one (never from a real API server) sorts by arrival. */
-export function creationOrder(node: V1Node, fallback: number): number {
+function creationOrder(node: V1Node, fallback: number): number {
   const created = node.metadata?.creationTimestamp;
   const time = created ? new Date(created).getTime() : NaN;
   return Number.isFinite(time) ? time : fallback;
