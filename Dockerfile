@@ -1,4 +1,4 @@
-# weft: the agent (one bundled ES module) and its CNI plugin (a self-contained executable).
+# weft: the agent (one bundled ES module) and its CNI plugin (a static Go executable).
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -6,7 +6,14 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY hack/build.mjs hack/build.mjs
 COPY src src
-RUN npm run build
+RUN node hack/build.mjs
+
+# The plugin uses Go's standard library only, so this stage downloads no modules.
+FROM golang:1.22-bookworm AS cni
+WORKDIR /src
+COPY hack/build-cni.sh hack/build-cni.sh
+COPY cni cni
+RUN bash hack/build-cni.sh
 
 # Runtime: Node 20, iproute2 and both iptables backends (nft and legacy); no build tools.
 FROM node:20-bookworm-slim
@@ -17,7 +24,7 @@ WORKDIR /weft
 COPY --from=build /src/package.json /weft/package.json
 COPY --from=build /src/dist/bundle /weft/dist/bundle
 COPY --from=build /src/dist/proto /weft/dist/proto
-COPY --from=build /src/dist/cni/flannel /weft/cni/flannel
+COPY --from=cni /src/dist/cni/flannel /weft/cni/flannel
 # Root inside the container, but the DaemonSet grants only NET_ADMIN and NET_RAW: programming
 # routes and iptables needs those, and the xtables lock and host paths are root-owned.
 ENTRYPOINT ["node", "/weft/dist/bundle/weft.mjs"]

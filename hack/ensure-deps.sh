@@ -12,6 +12,7 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 
 if ((${#need[@]})); then

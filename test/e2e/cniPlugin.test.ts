@@ -93,7 +93,7 @@ describeAsRoot('CNI plugin (type flannel)', () => {
     expect(JSON.parse(result.stdout)).toEqual({
       cniVersion: '1.0.0',
       code: 11,
-      msg: 'cannot read subnet file /nonexistent/weft.env: ENOENT; is the weft agent running?',
+      msg: 'cannot read subnet file /nonexistent/weft.env: no such file or directory; is the weft agent running?',
     });
   });
 

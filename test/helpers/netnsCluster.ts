@@ -11,7 +11,7 @@ import { parseEnvFile } from '../../src/subnetEnv.js';
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const AGENT_BIN = join(REPO, 'dist', 'bundle', 'weft.mjs');
 export const CNI_PATH = '/usr/lib/cni';
-/** weft's CNI plugin (type flannel), the single executable `npm run build` makes. */
+/** weft's CNI plugin (type flannel), the static executable `npm run build` makes. */
 export const CNI_PLUGIN = join(REPO, 'dist', 'cni', 'flannel');
 
 export function run(file: string, args: readonly string[], input?: string): string {

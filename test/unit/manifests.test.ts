@@ -1,11 +1,12 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Namespace, ServiceAccount, ConfigMap } from 'kubernetes-models/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { parseNetworkConfig } from '../../src/config/networkConfig.js';
-import { parseNetConf } from '../../src/cni/netconf.js';
 import { parseAgentArgs } from '../../src/cli/program.js';
 import { DEFAULT_NET_CONFIG_PATH } from '../../src/cli/agentFlags.js';
 
@@ -79,17 +80,40 @@ describe('manifests', () => {
     expect(find('ClusterRoleBinding', 'weft')['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'weft', namespace: 'weft-system' }]);
   });
 
+  /**
+   * What the built plugin (`npm run build`) would hand its delegate on ADD for this network
+   * config, with subnet.env replaced by a sample: the plugin's own parsing and validation.
+   */
+  function delegateConfig(conf: Record<string, unknown>): Record<string, unknown> {
+    const subnetFile = join(mkdtempSync(join(tmpdir(), 'weft-manifests-')), 'subnet.env');
+    writeFileSync(subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    const result = spawnSync('dist/cni/flannel', ['delegate-config'], { input: JSON.stringify({ ...conf, subnetFile }), encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`dist/cni/flannel delegate-config (run npm run build first): ${result.error?.message ?? result.stdout}`);
+    return JSON.parse(result.stdout) as Record<string, unknown>;
+  }
+
   it("embeds a CNI conflist and net-conf.json that weft's own code accepts", () => {
     const data = find('ConfigMap', 'weft-cfg')['data'] as Record<string, string>;
     const conflist = JSON.parse(data['cni-conf.json']!) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> };
     expect(conflist.plugins.map((p) => p['type'])).toEqual(['flannel', 'portmap']);
-    const flannel = parseNetConf(JSON.stringify({ cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] }));
-    expect(flannel.subnetFile).toBe('/run/flannel/subnet.env');
+    // No subnetFile: the plugin's default is the path the agent writes.
+    expect(conflist.plugins[0]!['subnetFile']).toBeUndefined();
+    expect(podSpec(find('DaemonSet', 'weft')).containers[0]!.args).toContain('--subnet-file=/run/flannel/subnet.env');
+    expect(delegateConfig({ cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] })).toMatchObject({
+      cniVersion: conflist.cniVersion,
+      name: conflist.name,
+      type: 'bridge',
+      isGateway: true,
+      ipMasq: false,
+      mtu: 1450,
+      ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.3.0/24' }]] },
+    });
     expect(parseNetworkConfig(data['net-conf.json']!).backend.type).toBe('vxlan');
     const secondary = parseNetworkConfig((find('ConfigMap', 'weft2-cfg')['data'] as Record<string, string>)['net-conf.json']!);
     expect(secondary).toMatchObject({ subnetSource: 'annotations', backend: { type: 'vxlan', vni: 2 } });
-    const nad = find('NetworkAttachmentDefinition', 'weft2');
-    expect(parseNetConf((nad['spec'] as { config: string }).config)).toMatchObject({ type: 'weft', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2', delegate: { bridge: 'cni1' } });
+    const nadConfig = JSON.parse((find('NetworkAttachmentDefinition', 'weft2')['spec'] as { config: string }).config) as Record<string, unknown>;
+    expect(nadConfig).toMatchObject({ type: 'weft', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2' });
+    expect(delegateConfig(nadConfig)).toMatchObject({ name: nadConfig['name'], type: 'bridge', bridge: 'cni1', ipam: { ranges: [[{ subnet: '10.244.3.0/24' }]] } });
   });
 
   it('runs the agent with flags weft accepts, as an unprivileged container with NET_ADMIN and NET_RAW', () => {
@@ -112,7 +136,7 @@ describe('manifests', () => {
     for (const c of all) expect(c.image).toBe(`weft:${version}`);
     // The CNI binary the init container copies is where the image puts it.
     const [install, installConf] = spec.initContainers!;
-    expect(dockerfile).toContain(`COPY --from=build /src/dist/cni/flannel ${install!.command![2]}`);
+    expect(dockerfile).toContain(`COPY --from=cni /src/dist/cni/flannel ${install!.command![2]}`);
     expect(install!.command![3]).toBe('/opt/cni/bin/flannel');
     expect(install!.volumeMounts).toEqual([{ name: 'cni-plugin', mountPath: '/opt/cni/bin' }]);
     // The conflist is copied from the ConfigMap mount, and the agent reads net-conf.json there too.

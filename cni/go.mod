@@ -1,0 +1,3 @@
+module weft/cni
+
+go 1.19
