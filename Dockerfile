@@ -27,5 +27,6 @@ COPY --from=build /src/dist/proto /weft/dist/proto
 COPY --from=cni /src/dist/cni/flannel /weft/cni/flannel
 # Root inside the container, but the DaemonSet grants only NET_ADMIN and NET_RAW: programming
 # routes and iptables needs those, and the xtables lock and host paths are root-owned.
-ENTRYPOINT ["node", "/weft/dist/bundle/weft.mjs"]
+# Run through the bundle's shebang (env -S), which carries the agent's Node and malloc settings.
+ENTRYPOINT ["/weft/dist/bundle/weft.mjs"]
 CMD ["agent"]

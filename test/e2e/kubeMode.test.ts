@@ -119,7 +119,7 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
     const host = cluster.hosts[1]!;
     // Asynchronous on purpose: the API server lives in this process and must keep answering.
     const run = async (extra: string[]): Promise<{ code: number; json: { lease: { subnet: string }; peers: Array<{ problems: string[] }> } }> => {
-      const args = ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'status', '--json', '--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--iface', 'eth0', ...extra];
+      const args = ['netns', 'exec', host.ns, AGENT_BIN, 'status', '--json', '--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--iface', 'eth0', ...extra];
       const child = spawn('ip', args, { env: { ...process.env, NODE_NAME: nodeName(host) }, stdio: ['ignore', 'pipe', 'inherit'] });
       let stdout = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -191,10 +191,10 @@ describeAsRoot('operating weft', () => {
   it('removes its iptables chains on `weft cleanup`, and nothing else', () => {
     const host = cluster.hosts[1]!;
     const routes = JSON.stringify(weftRoutes(host));
-    const output = run('ip', ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'cleanup']);
+    const output = run('ip', ['netns', 'exec', host.ns, AGENT_BIN, 'cleanup']);
     expect(output).toMatch(/removed weft iptables rules via iptables-nft-restore/);
     expect(run('ip', ['netns', 'exec', host.ns, 'iptables-save'])).not.toContain('WEFT-');
     expect(JSON.stringify(weftRoutes(host))).toBe(routes);
-    expect(run('ip', ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'cleanup'])).toContain('no weft iptables rules found');
+    expect(run('ip', ['netns', 'exec', host.ns, AGENT_BIN, 'cleanup'])).toContain('no weft iptables rules found');
   });
 });

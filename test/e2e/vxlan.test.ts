@@ -218,7 +218,7 @@ describeAsRoot('weft status', () => {
   });
 
   function status(host: Host, json = false): { code: number; output: string } {
-    const args = ['netns', 'exec', host.ns, process.execPath, AGENT_BIN, 'status', '--etcd-endpoints', cluster.etcdEndpoint, '--etcd-prefix', '/weft/primary', '--iface', 'eth0', ...(json ? ['--json'] : [])];
+    const args = ['netns', 'exec', host.ns, AGENT_BIN, 'status', '--etcd-endpoints', cluster.etcdEndpoint, '--etcd-prefix', '/weft/primary', '--iface', 'eth0', ...(json ? ['--json'] : [])];
     const result = spawnSync('ip', args, { encoding: 'utf8' });
     return { code: result.status ?? -1, output: result.stdout };
   }

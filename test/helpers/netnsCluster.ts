@@ -208,7 +208,11 @@ export class NetnsCluster {
     return join(host.dir, `${network}.env`);
   }
 
-  /** Starts the compiled `weft agent` inside the host namespace (`env` adds to the test's environment, e.g. NODE_NAME). */
+  /**
+   * Starts the compiled `weft agent` inside the host namespace, as an executable: its shebang
+   * carries the Node and malloc settings the image uses. `env` adds to the test's environment
+   * (e.g. NODE_NAME).
+   */
   startAgent(host: Host, network = 'primary', extraArgs: readonly string[] = [], env: Record<string, string> = {}): AgentProcess {
     const logPath = join(host.dir, `agent-${network}.log`);
     const args = [
@@ -221,7 +225,7 @@ export class NetnsCluster {
       '--subnet-file', this.subnetFile(host, network),
       ...extraArgs,
     ];
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn('ip', ['netns', 'exec', host.ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const log = createWriteStream(logPath, { flags: 'a' });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);

@@ -145,7 +145,9 @@ describe('manifests', () => {
     expect(agent.args).toContain(`--net-config-path=${DEFAULT_NET_CONFIG_PATH}`);
     expect(agent.volumeMounts).toEqual(expect.arrayContaining([{ name: 'weft-cfg', mountPath: '/etc/kube-flannel/' }, { name: 'run', mountPath: '/run/flannel' }, { name: 'xtables-lock', mountPath: '/run/xtables.lock' }]));
     expect(spec.volumes.find((v) => v.name === 'weft-cfg')!.configMap!.name).toBe('weft-cfg');
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "\/weft\/dist\/bundle\/weft\.mjs"\]/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["\/weft\/dist\/bundle\/weft\.mjs"\]/);
+    // ...so the built bundle must keep the shebang that carries the memory settings.
+    expect(readFileSync('dist/bundle/weft.mjs', 'utf8').split('\n', 1)[0]).toMatch(/^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=\d+ node --max-semi-space-size=\d+$/);
     // Probes hit the port the agent serves health on.
     expect(agent.args).toContain('--healthz-port=9474');
     expect(JSON.stringify(agent)).toContain('"port":9474');

@@ -68,7 +68,8 @@ export function nodeListLeases(nodes: readonly V1Node[], self: string, keys: Nod
 /** nodeLease as LeaseStore keeps it, at `revision`. */
 export function storedNodeLease(node: V1Node, keys: NodeAnnotationKeys, source: SubnetSource, revision: number): StoredLease | undefined {
   const lease = nodeLease(node, keys, source);
-  return lease ? { ...lease, revision, created: creationOrder(node, revision) } : undefined;
+  // A literal, not a spread: see validatePeerClaim on V8 giving spread objects a map each.
+  return lease ? { key: lease.key, value: lease.value, revision, created: creationOrder(node, revision) } : undefined;
 }
 
 /** Creation time orders claims; a node without one (never from a real API server) sorts by arrival. */
