@@ -265,11 +265,16 @@ function run(
   });
   subnetManager.on('error', (err: Error) => rejectFatal(err));
 
+  let stopping = false;
   let iptables: IptablesKeeper | undefined;
+  let iptablesStarting: Promise<void> | undefined;
   const startIptables = async (): Promise<void> => {
     if (!options.ipMasq && !options.iptablesForwardRules) return;
+    const tools = await detectIptablesTools();
+    // A stop may have come while the tools were being detected.
+    if (stopping) return;
     iptables = new IptablesKeeper({
-      tools: await detectIptablesTools(),
+      tools,
       resyncSeconds: options.iptablesResyncSeconds,
       logger,
       onRepair: () => metrics.driftRepairs.inc(),
@@ -287,9 +292,13 @@ function run(
   // anything that changed in between.
   const startMonitor = (): void => {
     reconciler.off('reconciled', startMonitor).off('failed', startMonitor);
+    // A pass that was running when the stop came still reports; nothing may start after it.
+    if (stopping) return;
     monitor.start();
     reconciler.trigger('kernel monitor started');
-    void startIptables();
+    iptablesStarting = startIptables().catch((err: unknown) => {
+      logger.error('starting the iptables keeper failed', { error: errorMessage(err) });
+    });
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
   reconciler.once('reconciled', () => void subnetManager.dataPlaneReady());
@@ -301,9 +310,11 @@ function run(
     metrics,
     fatal,
     async stop() {
+      stopping = true;
       monitor.stop();
       reconciler.stop();
-      iptables?.stop();
+      await iptablesStarting;
+      await iptables?.stop();
       await subnetManager.close();
     },
   };

@@ -35,11 +35,21 @@ export function createLogger(options: LoggerOptions): winston.Logger {
         }),
       )
     : winston.format.combine(redactSecrets(), winston.format.timestamp(), winston.format.json());
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: levelForVerbosity(options.verbosity),
     format,
     transports: [new winston.transports.Console({ stderrLevels: Object.keys(winston.config.npm.levels) })],
   });
+  // Without a listener, winston's 'error' event (a line written after the logger was closed, say)
+  // would be an uncaught exception: a lost log line must never take the network agent down.
+  logger.on('error', (err: Error) => {
+    try {
+      process.stderr.write(`weft: a log line was lost: ${err.message}\n`);
+    } catch {
+      // stderr itself is gone: there is nowhere left to say it
+    }
+  });
+  return logger;
 }
 
 /** A logger that drops everything, for library use and tests that do not inspect logs. */

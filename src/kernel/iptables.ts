@@ -53,8 +53,10 @@ export class IptablesKeeper {
     return this.sync();
   }
 
-  stop(): void {
+  /** Stops the periodic sync and waits for one in flight, which may still log. */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.syncing;
   }
 
   sync(): Promise<void> {

@@ -32,6 +32,20 @@ describeAsRoot('compiled weft agent in a network namespace', () => {
     expect(await cluster.stopAgent(host)).toBe(0);
   });
 
+  it('exits 0 on SIGTERM right after the first pass, while the monitor and iptables keeper start', async () => {
+    // The window a real bug lived in: the keeper, started after the first pass, logged after
+    // the stop had closed the logger, and the agent died with an uncaught 'write after end'.
+    const host = cluster.hosts[0]!;
+    for (const delayMs of [0, 40, 80, 120, 160]) {
+      const network = `sigterm${delayMs}`;
+      cluster.startAgent(host, network, ['--etcd-prefix', '/weft/primary', '--ip-masq']);
+      await cluster.waitForSubnetEnv(host, network);
+      await sleep(delayMs);
+      expect({ delayMs, code: await cluster.stopAgent(host, network) }).toEqual({ delayMs, code: 0 });
+      expect(await cluster.agentLog(host, network)).not.toMatch(/write after end|a log line was lost|uncaught/i);
+    }
+  });
+
   it('exits non-zero with a clear message and writes nothing when the range is exhausted', async () => {
     // A /24 split into /26s leaves three leasable subnets (the first is never handed out).
     await cluster.writeNetworkConfig('/weft/tiny', { Network: '10.61.0.0/24', SubnetLen: 26 });
