@@ -168,7 +168,9 @@ describe('EtcdSubnetManager against a real etcd', () => {
   });
 
   it('sees every lease written in 5 transactions and 500 one by one, and every delete', async () => {
-    const config = await writeConfig({ Network: '10.0.0.0/8' });
+    // Our own lease comes from SubnetMin..SubnetMax, away from the keys written below: a random
+    // pick among them would overwrite our own key and leave one peer short.
+    const config = await writeConfig({ Network: '10.0.0.0/8', SubnetMin: '10.200.0.0', SubnetMax: '10.250.0.0' });
     const m = await manager();
     const own = await m.acquireLease({ config, attrs: vxlanAttrs('192.168.200.1') });
     await m.start();
@@ -193,7 +195,7 @@ describe('EtcdSubnetManager against a real etcd', () => {
   });
 
   it('ignores garbage under /subnets/ and keeps serving valid peers', async () => {
-    const config = await writeConfig({ Network: '10.17.0.0/16' });
+    const config = await writeConfig({ Network: '10.17.0.0/16', SubnetMin: '10.17.200.0', SubnetMax: '10.17.250.0' });
     const invalid: string[] = [];
     const m = await manager({ onInvalidLease: (key) => invalid.push(key) });
     await m.acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
@@ -211,7 +213,9 @@ describe('EtcdSubnetManager against a real etcd', () => {
   });
 
   it('recovers from a compacted watch by relisting, losing nothing', async () => {
-    const config = await writeConfig({ Network: '10.18.0.0/16' });
+    // As above: our own lease stays clear of the 21 keys this test writes. A random pick among
+    // them (8% of runs) overwrote our own key, and the test saw 19 peers instead of 20.
+    const config = await writeConfig({ Network: '10.18.0.0/16', SubnetMin: '10.18.200.0', SubnetMax: '10.18.250.0' });
     const proxy = await TcpProxy.start('127.0.0.1', Number(new URL(server.endpoint).port));
     const client = await createEtcdClient({ endpoints: [`http://127.0.0.1:${proxy.port}`], prefix: testPrefix });
     clients.push(client);
