@@ -18,6 +18,9 @@ var pluginName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 const delegateTimeout = 60 * time.Second
 
+// accessExecute is access(2)'s X_OK, which package syscall does not name.
+const accessExecute = 1
+
 // buildDelegateConfig generates the delegate (bridge by default) config Flannel's plugin
 // generates, per DESIGN.md "CNI plugin": host-local IPAM over this host's subnet with a route to
 // the whole network, MTU from subnet.env, ipMasq only when the agent does not masquerade, bridge
@@ -72,7 +75,7 @@ func findPlugin(pluginType, cniPath string) (string, error) {
 			continue
 		}
 		candidate := filepath.Join(dir, pluginType)
-		if info, err := os.Stat(candidate); err == nil && info.Mode().IsRegular() && syscall.Access(candidate, 1) == nil {
+		if info, err := os.Stat(candidate); err == nil && info.Mode().IsRegular() && syscall.Access(candidate, accessExecute) == nil {
 			return candidate, nil
 		}
 	}

@@ -92,11 +92,10 @@ func runCommand(command, containerIDText string, stdin []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		env, err := readSubnetEnv(conf)
+		delegate, err := delegateFor(conf)
 		if err != nil {
 			return nil, err
 		}
-		delegate := buildDelegateConfig(conf, env)
 		if err := store(conf, id, delegate); err != nil {
 			return nil, err
 		}
@@ -142,16 +141,25 @@ func runCommand(command, containerIDText string, stdin []byte) ([]byte, error) {
 	}
 }
 
-// delegateConfigFor is the delegate config ADD would pass on for this network config and the
-// subnet file it names: what `flannel delegate-config` prints for an operator.
+// delegateFor builds the delegate config from the subnet file the network config names.
+func delegateFor(conf *netConf) (map[string]any, error) {
+	env, err := readSubnetEnv(conf)
+	if err != nil {
+		return nil, err
+	}
+	return buildDelegateConfig(conf, env), nil
+}
+
+// delegateConfigFor is the delegate config ADD would pass on for this network config: what
+// `flannel delegate-config` prints for an operator.
 func delegateConfigFor(stdin []byte) ([]byte, error) {
 	conf, err := parseNetConf(stdin)
 	if err != nil {
 		return nil, err
 	}
-	env, err := readSubnetEnv(conf)
+	delegate, err := delegateFor(conf)
 	if err != nil {
 		return nil, err
 	}
-	return json.MarshalIndent(buildDelegateConfig(conf, env), "", "  ")
+	return json.MarshalIndent(delegate, "", "  ")
 }

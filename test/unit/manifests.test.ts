@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -85,11 +85,16 @@ describe('manifests', () => {
    * config, with subnet.env replaced by a sample: the plugin's own parsing and validation.
    */
   function delegateConfig(conf: Record<string, unknown>): Record<string, unknown> {
-    const subnetFile = join(mkdtempSync(join(tmpdir(), 'weft-manifests-')), 'subnet.env');
-    writeFileSync(subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
-    const result = spawnSync('dist/cni/flannel', ['delegate-config'], { input: JSON.stringify({ ...conf, subnetFile }), encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`dist/cni/flannel delegate-config (run npm run build first): ${result.error?.message ?? result.stdout}`);
-    return JSON.parse(result.stdout) as Record<string, unknown>;
+    const dir = mkdtempSync(join(tmpdir(), 'weft-manifests-'));
+    try {
+      const subnetFile = join(dir, 'subnet.env');
+      writeFileSync(subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+      const result = spawnSync('dist/cni/flannel', ['delegate-config'], { input: JSON.stringify({ ...conf, subnetFile }), encoding: 'utf8' });
+      if (result.status !== 0) throw new Error(`dist/cni/flannel delegate-config (run npm run build first): ${result.error?.message ?? result.stdout}`);
+      return JSON.parse(result.stdout) as Record<string, unknown>;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   it("embeds a CNI conflist and net-conf.json that weft's own code accepts", () => {
