@@ -11,7 +11,7 @@ RUN node hack/build.mjs
 # The plugin uses Go's standard library only, so this stage downloads no modules.
 FROM golang:1.22-bookworm AS cni
 WORKDIR /src
-COPY hack/build-cni.sh hack/build-cni.sh
+COPY hack/build-cni.sh hack/go.sh hack/
 COPY cni cni
 RUN bash hack/build-cni.sh
 

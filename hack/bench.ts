@@ -291,8 +291,9 @@ async function steadyState(): Promise<void> {
     }
     const after = procStats(pid);
     rss.push(after.rssMb);
-    rssMedian.push(summary(samples).median);
-    rssMax.push(summary(samples).max);
+    const sampled = summary(samples);
+    rssMedian.push(sampled.median);
+    rssMax.push(sampled.max);
     cpuPerMinute.push(((after.cpuSeconds - before.cpuSeconds) / steadySeconds) * 60);
   } finally {
     await cluster.destroy();

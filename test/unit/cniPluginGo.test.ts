@@ -10,11 +10,8 @@ interface GoTestEvent {
   Output?: string;
 }
 
-const goTest = spawnSync('go', ['test', '-json', '-count=1', './...'], {
-  cwd: 'cni',
-  encoding: 'utf8',
-  env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', ...(process.env['HOME'] ? {} : { GOCACHE: '/tmp/weft-go-build' }) },
-});
+// hack/go.sh: the same Go settings the build uses.
+const goTest = spawnSync('bash', ['hack/go.sh', 'test', '-json', '-count=1', './...'], { encoding: 'utf8' });
 
 const tests = new Map<string, { action: string; output: string }>();
 let packageOutput = '';
@@ -33,7 +30,8 @@ for (const line of (goTest.stdout ?? '').split('\n')) {
 
 describe('CNI plugin, Go unit tests (go test ./... in cni/)', () => {
   it('builds, vets and runs its tests', () => {
-    if (goTest.error) throw new Error(`go test could not run (is golang-go installed? hack/ensure-deps.sh installs it): ${goTest.error.message}`);
+    if (goTest.error) throw new Error(`hack/go.sh could not run: ${goTest.error.message}`);
+    if (goTest.status === 127) throw new Error(`go is not installed (hack/ensure-deps.sh installs golang-go): ${goTest.stderr}`);
     expect({ status: goTest.status, output: goTest.status === 0 ? '' : `${packageOutput}${goTest.stderr}` }).toEqual({ status: 0, output: '' });
     expect(tests.size).toBeGreaterThan(0);
   });
