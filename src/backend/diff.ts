@@ -14,16 +14,6 @@ export interface OwnershipScope {
   readonly useNexthops: boolean;
 }
 
-/**
- * Nexthop IDs are the peer subnet's network address: unique within a Network, and two weft
- * instances have disjoint Networks, so their IDs never collide.
- */
-export function nexthopIdFor(dst: string): number {
-  const parsed = parseIpv4Cidr(dst);
-  if (!parsed.ok || parsed.subnet.address === 0) throw new Error(`no nexthop id for ${dst}`);
-  return parsed.subnet.address;
-}
-
 function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, deviceName: string | undefined): boolean {
   const inNetwork = subnetContainsSubnet(scope.network, { address: nexthop.id, prefixLength: 32 });
   return inNetwork && (nexthop.dev === scope.extLink || nexthop.dev === deviceName);
@@ -44,6 +34,12 @@ export function planIsEmpty(plan: KernelPlan): boolean {
 }
 
 const ZERO_MAC = '00:00:00:00:00:00';
+
+function keyed<T, K, V>(items: readonly T[], key: (item: T) => K, value: (item: T) => V): Map<K, V> {
+  const map = new Map<K, V>();
+  for (const item of items) map.set(key(item), value(item));
+  return map;
+}
 
 function ownsRoute(route: KernelRoute, scope: OwnershipScope, deviceName: string | undefined): boolean {
   const parsed = parseIpv4Cidr(route.dst);
@@ -114,52 +110,57 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
   const actualNeighs = recreated ? [] : actual.neighs.filter((n) => n.permanent);
   const actualFdb = recreated ? [] : actual.fdb.filter((f) => f.dst !== undefined && f.mac !== ZERO_MAC);
 
+  // Maps are filled in loops rather than from mapped [key, value] arrays: at 10000 peers, each
+  // pass would otherwise allocate tens of thousands of short-lived pairs.
   const fdb: string[] = [];
   if (deviceName) {
-    const wanted = new Map(desired.fdb.map((f) => [f.mac, f.dst]));
-    const present = new Map<string, string[]>();
-    for (const entry of actualFdb) present.set(entry.mac, [...(present.get(entry.mac) ?? []), entry.dst!]);
+    const wanted = keyed(desired.fdb, (f) => f.mac, (f) => f.dst);
+    // A MAC can carry several remotes: the wanted one stays, every other one is stale.
+    const inPlace = new Set<string>();
+    const stale: string[] = [];
+    for (const entry of actualFdb) {
+      if (wanted.get(entry.mac) === entry.dst) inPlace.add(entry.mac);
+      else stale.push(`fdb del ${entry.mac} dev ${deviceName} dst ${entry.dst} self`);
+    }
     for (const [mac, dst] of wanted) {
-      const dsts = present.get(mac) ?? [];
-      if (!dsts.includes(dst)) fdb.push(`fdb replace ${mac} dev ${deviceName} dst ${dst} self permanent`);
+      if (!inPlace.has(mac)) fdb.push(`fdb replace ${mac} dev ${deviceName} dst ${dst} self permanent`);
     }
-    for (const [mac, dsts] of present) {
-      for (const dst of dsts) {
-        if (wanted.get(mac) !== dst) fdb.push(`fdb del ${mac} dev ${deviceName} dst ${dst} self`);
-      }
-    }
+    fdb.push(...stale);
   }
 
   const ip: string[] = [];
-  const wanted = new Map(desired.routes.map((r) => [r.dst, r]));
+  const wanted = new Set<string>();
+  for (const route of desired.routes) wanted.add(route.dst);
   // Deletions first, so a subnet that moved between peers is never routed twice. A wanted
   // destination needs no delete even if it sits on the other device: `route replace` keys on
-  // destination and metric, so it moves the route in place.
+  // destination and metric, so it moves the route in place. The cheap test comes first: on a
+  // converged host every route is wanted, and none needs its destination parsed.
   for (const route of actualRoutes) {
-    if (ownsRoute(route, scope, deviceName) && !wanted.has(route.dst)) ip.push(routeDelLine(route));
+    if (!wanted.has(route.dst) && ownsRoute(route, scope, deviceName)) ip.push(routeDelLine(route));
   }
   const actualNexthops = recreated ? actual.nexthops.filter((n) => n.dev !== deviceName) : actual.nexthops;
-  const presentNexthops = new Map(actualNexthops.map((n) => [n.id, n]));
+  const presentNexthops = keyed(actualNexthops, (n) => n.id, (n) => n);
   if (scope.useNexthops) {
-    const wantedIds = new Set(desired.routes.map((r) => nexthopIdFor(r.dst)));
+    const wantedIds = new Set<number>();
+    for (const route of desired.routes) wantedIds.add(route.nexthopId);
     for (const nexthop of actualNexthops) {
-      if (ownsNexthop(nexthop, scope, deviceName) && !wantedIds.has(nexthop.id)) ip.push(`nexthop del id ${nexthop.id}`);
+      if (!wantedIds.has(nexthop.id) && ownsNexthop(nexthop, scope, deviceName)) ip.push(`nexthop del id ${nexthop.id}`);
     }
   }
   if (deviceName) {
-    const wantedNeighs = new Map(desired.neighs.map((n) => [n.dst, n.lladdr]));
-    const presentNeighs = new Map(actualNeighs.map((n) => [n.dst, n.lladdr]));
+    const wantedNeighs = keyed(desired.neighs, (n) => n.dst, (n) => n.lladdr);
+    const presentNeighs = keyed(actualNeighs, (n) => n.dst, (n) => n.lladdr);
     for (const [dst] of presentNeighs) if (!wantedNeighs.has(dst)) ip.push(`neigh del ${dst} dev ${deviceName}`);
     for (const [dst, lladdr] of wantedNeighs) {
       if (presentNeighs.get(dst) !== lladdr) ip.push(`neigh replace ${dst} lladdr ${lladdr} dev ${deviceName} nud permanent`);
     }
   }
-  const presentRoutes = new Map(actualRoutes.map((r) => [r.dst, r]));
+  const presentRoutes = keyed(actualRoutes, (r) => r.dst, (r) => r);
   for (const route of desired.routes) {
     const present = presentRoutes.get(route.dst);
     const proto = `proto ${WEFT_ROUTE_PROTOCOL}`;
     if (scope.useNexthops) {
-      const id = nexthopIdFor(route.dst);
+      const id = route.nexthopId;
       const nexthop = presentNexthops.get(id);
       if (!nexthop || !sameNextHop(nexthop, route)) ip.push(`nexthop replace id ${id} ${nextHopText(route)} ${proto}`);
       if (present?.nhid !== id) ip.push(`route replace ${route.dst} nhid ${id} ${proto}`);

@@ -1,7 +1,6 @@
 import type { BackendConfig } from '../config/networkConfig.js';
 import { effectiveVxlanPort, podMtu } from '../config/networkConfig.js';
 import { type Ipv4Subnet, formatIpv4, formatSubnet, ipv4ToNumber, parseIpv4, subnetContainsAddress } from '../net/ipv4.js';
-import type { KernelRoute } from '../kernel/kernelState.js';
 import type { PeerLease } from '../subnet/lease.js';
 
 export interface ExternalLink {
@@ -36,6 +35,23 @@ export interface DesiredVxlanDevice {
   readonly address: string;
 }
 
+export interface DesiredRoute {
+  readonly dst: string;
+  readonly gateway: string;
+  readonly dev: string;
+  readonly onlink: boolean;
+  /** The ID of the route's nexthop object, where nexthops are used (see nexthopIdFor). */
+  readonly nexthopId: number;
+}
+
+/**
+ * Nexthop IDs are the peer subnet's network address: unique within a Network, and two weft
+ * instances have disjoint Networks, so their IDs never collide.
+ */
+export function nexthopIdFor(subnet: Ipv4Subnet): number {
+  return subnet.address;
+}
+
 export interface SkippedPeer {
   readonly key: string;
   readonly reason: string;
@@ -43,7 +59,7 @@ export interface SkippedPeer {
 
 export interface DesiredState {
   readonly device?: DesiredVxlanDevice;
-  readonly routes: readonly KernelRoute[];
+  readonly routes: readonly DesiredRoute[];
   readonly neighs: ReadonlyArray<{ readonly dst: string; readonly lladdr: string }>;
   readonly fdb: ReadonlyArray<{ readonly mac: string; readonly dst: string }>;
   /** Peers that are valid leases but cannot be routed by this backend here, with why. */
@@ -66,7 +82,7 @@ function onSegment(extLink: ExternalLink, publicIP: string): boolean {
  */
 export function planKernelState(input: PlanInput): DesiredState {
   const { backend, extLink, peers } = input;
-  const routes: KernelRoute[] = [];
+  const routes: DesiredRoute[] = [];
   const skipped: SkippedPeer[] = [];
 
   if (backend.type === 'host-gw') {
@@ -78,7 +94,7 @@ export function planKernelState(input: PlanInput): DesiredState {
         });
         continue;
       }
-      routes.push({ dst: formatSubnet(peer.subnet), gateway: peer.publicIP, dev: extLink.name, onlink: false });
+      routes.push({ dst: formatSubnet(peer.subnet), gateway: peer.publicIP, dev: extLink.name, onlink: false, nexthopId: nexthopIdFor(peer.subnet) });
     }
     return { routes, neighs: [], fdb: [], skipped };
   }
@@ -89,7 +105,7 @@ export function planKernelState(input: PlanInput): DesiredState {
   const macOwner = new Map<string, PeerLease>();
   for (const peer of peers) {
     if (backend.directRouting && onSegment(extLink, peer.publicIP)) {
-      routes.push({ dst: formatSubnet(peer.subnet), gateway: peer.publicIP, dev: extLink.name, onlink: false });
+      routes.push({ dst: formatSubnet(peer.subnet), gateway: peer.publicIP, dev: extLink.name, onlink: false, nexthopId: nexthopIdFor(peer.subnet) });
       continue;
     }
     const mac = peer.vxlan!.vtepMac;
@@ -108,7 +124,7 @@ export function planKernelState(input: PlanInput): DesiredState {
       fdb.push({ mac, dst: peer.publicIP });
     }
     neighs.push({ dst: gateway, lladdr: mac });
-    routes.push({ dst: formatSubnet(peer.subnet), gateway, dev: name, onlink: true });
+    routes.push({ dst: formatSubnet(peer.subnet), gateway, dev: name, onlink: true, nexthopId: nexthopIdFor(peer.subnet) });
   }
   return {
     device: {

@@ -68,56 +68,62 @@ function list(json: unknown): Record<string, unknown>[] {
   return Array.isArray(json) ? json.filter(isPlainObject) : [];
 }
 
+function hasFlag(flags: unknown, flag: string): boolean {
+  return Array.isArray(flags) && flags.includes(flag);
+}
+
+// The table parsers below are plain loops building one literal per entry: each resync parses
+// 40000 entries at 10000 peers, and per-entry arrays and spreads were megabytes of garbage.
+
 /** `ip -j route show proto N`: iproute2 omits the protocol field when filtering on it. */
 export function parseRoutes(json: unknown): KernelRoute[] {
-  return list(json).flatMap((r): KernelRoute[] => {
+  const routes: KernelRoute[] = [];
+  for (const r of list(json)) {
     const dst = str(r, 'dst');
     const dev = str(r, 'dev');
-    if (!dst || !dev) return [];
-    const gateway = str(r, 'gateway');
-    const flags = Array.isArray(r['flags']) ? r['flags'] : [];
+    if (!dst || !dev) continue;
     const nhid = r['nhid'];
     // iproute2 prints host routes without "/32".
-    return [
-      {
-        dst: dst.includes('/') ? dst : `${dst}/32`,
-        dev,
-        onlink: flags.includes('onlink'),
-        ...(gateway ? { gateway } : {}),
-        ...(typeof nhid === 'number' ? { nhid } : {}),
-      },
-    ];
-  });
+    routes.push({
+      dst: dst.includes('/') ? dst : `${dst}/32`,
+      dev,
+      onlink: hasFlag(r['flags'], 'onlink'),
+      gateway: str(r, 'gateway'),
+      nhid: typeof nhid === 'number' ? nhid : undefined,
+    });
+  }
+  return routes;
 }
 
 export function parseNexthops(json: unknown): KernelNexthop[] {
-  return list(json).flatMap((n): KernelNexthop[] => {
+  const nexthops: KernelNexthop[] = [];
+  for (const n of list(json)) {
     const id = n['id'];
     const dev = str(n, 'dev');
-    if (typeof id !== 'number' || !dev) return [];
-    const gateway = str(n, 'gateway');
-    const flags = Array.isArray(n['flags']) ? n['flags'] : [];
-    return [{ id, dev, onlink: flags.includes('onlink'), ...(gateway ? { gateway } : {}) }];
-  });
+    if (typeof id !== 'number' || !dev) continue;
+    nexthops.push({ id, dev, onlink: hasFlag(n['flags'], 'onlink'), gateway: str(n, 'gateway') });
+  }
+  return nexthops;
 }
 
 export function parseNeighs(json: unknown): KernelNeigh[] {
-  return list(json).flatMap((n): KernelNeigh[] => {
+  const neighs: KernelNeigh[] = [];
+  for (const n of list(json)) {
     const dst = str(n, 'dst');
-    if (!dst) return [];
-    const state = Array.isArray(n['state']) ? n['state'] : [];
-    const lladdr = str(n, 'lladdr');
-    return [{ dst, permanent: state.includes('PERMANENT'), ...(lladdr ? { lladdr: lladdr.toLowerCase() } : {}) }];
-  });
+    if (!dst) continue;
+    neighs.push({ dst, permanent: hasFlag(n['state'], 'PERMANENT'), lladdr: str(n, 'lladdr')?.toLowerCase() });
+  }
+  return neighs;
 }
 
 export function parseFdb(json: unknown): KernelFdbEntry[] {
-  return list(json).flatMap((f): KernelFdbEntry[] => {
+  const fdb: KernelFdbEntry[] = [];
+  for (const f of list(json)) {
     const mac = str(f, 'mac');
-    if (!mac) return [];
-    const dst = str(f, 'dst');
-    return [{ mac: mac.toLowerCase(), permanent: f['state'] === 'permanent', ...(dst ? { dst } : {}) }];
-  });
+    if (!mac) continue;
+    fdb.push({ mac: mac.toLowerCase(), permanent: f['state'] === 'permanent', dst: str(f, 'dst') });
+  }
+  return fdb;
 }
 
 /** `ip -j -d addr show dev X`: link details and addresses in one read. */

@@ -1,5 +1,4 @@
 import type { DesiredState } from '../backend/plan.js';
-import { nexthopIdFor } from '../backend/diff.js';
 import type { ActualState } from '../kernel/kernelState.js';
 import { formatIpv4, formatSubnet } from '../net/ipv4.js';
 import type { PeerLease } from '../subnet/lease.js';
@@ -33,18 +32,19 @@ export function peerStatuses(peers: readonly PeerLease[], desired: DesiredState,
   const neighs = new Map(actual.neighs.filter((n) => n.permanent).map((n) => [n.dst, n.lladdr]));
   const fdb = new Set(actual.fdb.map((f) => `${f.mac} ${f.dst ?? ''}`));
   const skipped = new Set(desired.skipped.map((s) => s.key));
+  const planned = new Map(desired.routes.map((r) => [r.dst, r]));
   return peers
     .filter((peer) => !skipped.has(peer.key))
     .map((peer) => {
       const dst = formatSubnet(peer.subnet);
-      const want = desired.routes.find((r) => r.dst === dst);
+      const want = planned.get(dst);
       const problems: string[] = [];
       const have = routes.get(dst);
       if (!want) problems.push('not planned');
       else if (!have) problems.push('route missing');
       else {
         const hop = useNexthops && have.nhid !== undefined ? nexthops.get(have.nhid) : have;
-        if (useNexthops && have.nhid !== nexthopIdFor(dst)) problems.push('route not on its nexthop');
+        if (useNexthops && have.nhid !== want.nexthopId) problems.push('route not on its nexthop');
         else if (!hop) problems.push('nexthop missing');
         else if (hop.gateway !== want.gateway || hop.dev !== want.dev) problems.push(`route via ${hop.gateway ?? '-'} dev ${hop.dev}, want via ${want.gateway} dev ${want.dev}`);
       }

@@ -107,6 +107,10 @@ export function validatePeerClaim(key: string, subnet: Ipv4Subnet, value: string
   if (!subnetContainsSubnet(config.network, subnet)) {
     return { ok: false, reason: `subnet ${formatSubnet(subnet)} is outside Network ${formatSubnet(config.network)}` };
   }
+  if (subnet.address === 0) {
+    // Its nexthop object would need ID 0, which the kernel reads as "pick one for me".
+    return { ok: false, reason: `subnet ${formatSubnet(subnet)} starts at 0.0.0.0 and cannot be routed` };
+  }
   if (!ctx.anySubnetLength && subnet.prefixLength !== config.subnetLen) {
     return { ok: false, reason: `subnet ${formatSubnet(subnet)} is not a /${config.subnetLen} (SubnetLen)` };
   }

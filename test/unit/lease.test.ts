@@ -58,6 +58,12 @@ describe('validatePeerLease', () => {
     expect(validatePeerLease({ key: '10.5.9.0-24', value }, { config: hostGwConfig }).ok).toBe(true);
   });
 
+  it('rejects a subnet at 0.0.0.0, whose nexthop would need ID 0', () => {
+    const zeroNetwork = parseNetworkConfig('{"Network":"0.0.0.0/16","Backend":{"Type":"vxlan"}}');
+    const result = validatePeerLease({ key: '0.0.0.0-24', value: vxlanValue() }, { config: zeroNetwork });
+    expect(result).toEqual({ ok: false, reason: 'subnet 0.0.0.0/24 starts at 0.0.0.0 and cannot be routed' });
+  });
+
   it.each([
     ['bad key', '10.5.52.7-24', vxlanValue(), /not a subnet key/],
     ['outside Network', '10.6.52.0-24', vxlanValue(), /outside Network/],

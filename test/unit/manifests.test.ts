@@ -152,7 +152,7 @@ describe('manifests', () => {
     expect(spec.volumes.find((v) => v.name === 'weft-cfg')!.configMap!.name).toBe('weft-cfg');
     expect(dockerfile).toMatch(/ENTRYPOINT \["\/weft\/dist\/bundle\/weft\.mjs"\]/);
     // ...so the built bundle must keep the shebang that carries the memory settings.
-    expect(readFileSync('dist/bundle/weft.mjs', 'utf8').split('\n', 1)[0]).toMatch(/^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=\d+ node --max-semi-space-size=\d+$/);
+    expect(readFileSync('dist/bundle/weft.mjs', 'utf8').split('\n', 1)[0]).toMatch(/^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=\d+ MALLOC_MMAP_THRESHOLD_=\d+ MALLOC_TRIM_THRESHOLD_=\d+ node --max-semi-space-size=\d+$/);
     // Probes hit the port the agent serves health on.
     expect(agent.args).toContain('--healthz-port=9474');
     expect(JSON.stringify(agent)).toContain('"port":9474');

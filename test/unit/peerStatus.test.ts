@@ -1,6 +1,5 @@
 import { parseNetworkConfig } from '../../src/config/networkConfig.js';
-import { planKernelState } from '../../src/backend/plan.js';
-import { nexthopIdFor } from '../../src/backend/diff.js';
+import { nexthopIdFor, planKernelState } from '../../src/backend/plan.js';
 import type { ActualState } from '../../src/kernel/kernelState.js';
 import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import type { PeerLease } from '../../src/subnet/lease.js';
@@ -20,7 +19,7 @@ const desired = planKernelState({
   vtepMac: '02:00:00:00:01:01',
   peers: [peer],
 });
-const id = nexthopIdFor('10.5.2.0/24');
+const id = nexthopIdFor(cidr('10.5.2.0/24'));
 const healthy: ActualState = {
   device: { name: 'flannel.1', kind: 'vxlan', vni: 1, local: '192.168.1.10', port: 8472, link: 'eth0', learning: false, gbp: false, mtu: 1450, mac: '02:00:00:00:01:01', up: true, addresses: ['10.5.1.0/32'] },
   routes: [{ dst: '10.5.2.0/24', gateway: '10.5.2.0', dev: 'flannel.1', onlink: true, nhid: id }],

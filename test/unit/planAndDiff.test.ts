@@ -1,6 +1,6 @@
 import { parseNetworkConfig, type NetworkConfig } from '../../src/config/networkConfig.js';
-import { diffKernelState, nexthopIdFor, planIsEmpty, type OwnershipScope } from '../../src/backend/diff.js';
-import { type ExternalLink, planKernelState } from '../../src/backend/plan.js';
+import { diffKernelState, planIsEmpty, type OwnershipScope } from '../../src/backend/diff.js';
+import { type ExternalLink, nexthopIdFor, planKernelState } from '../../src/backend/plan.js';
 import type { ActualState, KernelRoute } from '../../src/kernel/kernelState.js';
 import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import { PeerSet } from '../../src/subnet/peerSet.js';
@@ -34,7 +34,7 @@ function converged(input: Parameters<typeof planKernelState>[0]): ActualState {
   const d = desired.device!;
   return {
     device: { name: d.name, kind: 'vxlan', vni: d.vni, local: d.local, port: d.port, link: d.link, learning: d.learning, gbp: d.gbp, mtu: d.mtu, mac: d.mac, up: true, addresses: [d.address] },
-    routes: [...desired.routes],
+    routes: desired.routes.map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, onlink: r.onlink })),
     nexthops: [],
     neighs: desired.neighs.map((n) => ({ ...n, permanent: true })),
     fdb: desired.fdb.map((f) => ({ ...f, permanent: true })),
@@ -51,8 +51,8 @@ describe('planKernelState', () => {
       name: 'flannel.1', vni: 1, local: '192.168.1.10', link: 'eth0', port: 8472, learning: false, gbp: false, mtu: 1450, mac: myMac, address: '10.5.1.0/32',
     });
     expect(desired.routes).toEqual([
-      { dst: '10.5.2.0/24', gateway: '10.5.2.0', dev: 'flannel.1', onlink: true },
-      { dst: '10.5.3.0/24', gateway: '10.5.3.0', dev: 'flannel.1', onlink: true },
+      { dst: '10.5.2.0/24', gateway: '10.5.2.0', dev: 'flannel.1', onlink: true, nexthopId: 0x0a050200 },
+      { dst: '10.5.3.0/24', gateway: '10.5.3.0', dev: 'flannel.1', onlink: true, nexthopId: 0x0a050300 },
     ]);
     expect(desired.neighs).toEqual([{ dst: '10.5.2.0', lladdr: '02:00:00:00:02:02' }, { dst: '10.5.3.0', lladdr: '02:00:00:00:03:03' }]);
     expect(desired.fdb).toEqual([{ mac: '02:00:00:00:02:02', dst: '192.168.1.11' }, { mac: '02:00:00:00:03:03', dst: '192.168.1.12' }]);
@@ -62,9 +62,9 @@ describe('planKernelState', () => {
     const far = vxPeer(4, '172.16.9.9', '02:00:00:00:04:04');
     const desired = planKernelState({ ...base, backend: config({ Type: 'vxlan', DirectRouting: true }).backend, peers: [...peers, far] });
     expect(desired.routes).toEqual([
-      { dst: '10.5.2.0/24', gateway: '192.168.1.11', dev: 'eth0', onlink: false },
-      { dst: '10.5.3.0/24', gateway: '192.168.1.12', dev: 'eth0', onlink: false },
-      { dst: '10.5.4.0/24', gateway: '10.5.4.0', dev: 'flannel.1', onlink: true },
+      { dst: '10.5.2.0/24', gateway: '192.168.1.11', dev: 'eth0', onlink: false, nexthopId: 0x0a050200 },
+      { dst: '10.5.3.0/24', gateway: '192.168.1.12', dev: 'eth0', onlink: false, nexthopId: 0x0a050300 },
+      { dst: '10.5.4.0/24', gateway: '10.5.4.0', dev: 'flannel.1', onlink: true, nexthopId: 0x0a050400 },
     ]);
     expect(desired.fdb).toEqual([{ mac: '02:00:00:00:04:04', dst: '172.16.9.9' }]);
   });
@@ -73,7 +73,7 @@ describe('planKernelState', () => {
     const hostGw = (p: PeerLease): PeerLease => ({ key: p.key, subnet: p.subnet, publicIP: p.publicIP, backendType: 'host-gw' });
     const desired = planKernelState({ ...base, backend: config({ Type: 'host-gw' }).backend, peers: [hostGw(peers[0]!), hostGw(vxPeer(4, '172.16.9.9', '02:00:00:00:04:04'))] });
     expect(desired.device).toBeUndefined();
-    expect(desired.routes).toEqual([{ dst: '10.5.2.0/24', gateway: '192.168.1.11', dev: 'eth0', onlink: false }]);
+    expect(desired.routes).toEqual([{ dst: '10.5.2.0/24', gateway: '192.168.1.11', dev: 'eth0', onlink: false, nexthopId: 0x0a050200 }]);
     expect(desired.skipped).toEqual([{ key: '10.5.4.0-24', reason: expect.stringContaining('172.16.9.9 is not') }]);
   });
 
@@ -217,15 +217,15 @@ describe('diffKernelState', () => {
 
 describe('diffKernelState with nexthop objects', () => {
   const nhScope: OwnershipScope = { ...scope, useNexthops: true };
-  const id2 = nexthopIdFor('10.5.2.0/24');
+  const id2 = nexthopIdFor(cidr('10.5.2.0/24'));
 
   /** A kernel converged in nexthop mode. */
   function convergedNh(input: Parameters<typeof planKernelState>[0]): ActualState {
     const classic = converged(input);
     return {
       ...classic,
-      routes: classic.routes.map((r) => ({ ...r, nhid: nexthopIdFor(r.dst) })),
-      nexthops: classic.routes.map((r) => ({ id: nexthopIdFor(r.dst), gateway: r.gateway!, dev: r.dev, onlink: r.onlink })),
+      routes: planKernelState(input).routes.map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, onlink: r.onlink, nhid: r.nexthopId })),
+      nexthops: planKernelState(input).routes.map((r) => ({ id: r.nexthopId, gateway: r.gateway, dev: r.dev, onlink: r.onlink })),
     };
   }
 
