@@ -148,6 +148,10 @@ async function bringUp(
   health: Server | undefined,
   signal: AbortSignal | undefined,
 ): Promise<RunningAgent> {
+  // A kernel probe that needs nothing else: it runs while the datastore is consulted, not on the
+  // way to the first reconcile. Its failure is taken where it is awaited.
+  const nexthopSupport = deps.supportsNexthops();
+  nexthopSupport.catch(() => undefined);
   const ext = await discoverExternalInterface(options, deps.hostFacts);
   logger.info('using external interface', {
     iface: ext.iface.name,
@@ -174,7 +178,7 @@ async function bringUp(
     await writeEnv(options, config, ext, lease, logger);
     state.subnetFileWritten = true;
     await subnetManager.start();
-    const useNexthops = await deps.supportsNexthops();
+    const useNexthops = await nexthopSupport;
     const agent = run(options, config, ext, vtepMac, useNexthops, subnetManager, deps, metrics, logger);
     state.reconciler = agent.reconciler;
     return {
