@@ -1,4 +1,5 @@
-# weft: the agent (one bundled ES module) and its CNI plugin (a static Go executable).
+# weft: the agent (one bundled file, with its V8 code cache) and its CNI plugin (a static Go
+# executable).
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -27,6 +28,7 @@ COPY --from=build /src/dist/proto /weft/dist/proto
 COPY --from=cni /src/dist/cni/flannel /weft/cni/flannel
 # Root inside the container, but the DaemonSet grants only NET_ADMIN and NET_RAW: programming
 # routes and iptables needs those, and the xtables lock and host paths are root-owned.
-# Run through the bundle's shebang (env -S), which carries the agent's Node and malloc settings.
+# Run through the launcher's shebang (env -S), which carries the agent's Node and malloc settings.
+# The code cache in dist/bundle was made by the build stage's Node, the same image as this one.
 ENTRYPOINT ["/weft/dist/bundle/weft.mjs"]
 CMD ["agent"]

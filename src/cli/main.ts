@@ -1,10 +1,3 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2
-// The agent's memory settings live in this line, so that every way of starting it (the image's
-// entrypoint, the npm bin, the tests) gets them. Node's default 16 MB semi-spaces stay committed
-// after the first reconcile's burst of allocation (32 MB of RSS for 1 MB of live young objects),
-// and glibc's per-thread malloc arenas hold on to freed memory too. Fixed malloc thresholds stop
-// glibc from raising them after the first large free, which left every resync's multi-megabyte
-// command output in the heap for good. The figures are in docs/benchmarks.md, "Memory".
 import { Command } from 'commander';
 import { startAgent } from '../agent.js';
 import { WeftError, errorMessage } from '../errors.js';

@@ -153,6 +153,10 @@ describe('manifests', () => {
     expect(dockerfile).toMatch(/ENTRYPOINT \["\/weft\/dist\/bundle\/weft\.mjs"\]/);
     // ...so the built bundle must keep the shebang that carries the memory settings.
     expect(readFileSync('dist/bundle/weft.mjs', 'utf8').split('\n', 1)[0]).toMatch(/^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=\d+ MALLOC_MMAP_THRESHOLD_=\d+ MALLOC_TRIM_THRESHOLD_=\d+ node --max-semi-space-size=\d+$/);
+    // ...and V8 must take the code cache the build made under those settings.
+    const started = spawnSync('dist/bundle/weft.mjs', ['--version'], { env: { ...process.env, WEFT_CODE_CACHE: 'report' }, encoding: 'utf8' });
+    expect(started.stderr).toBe('code cache accepted\n');
+    expect(started.stdout.trim()).toBe(version);
     // Probes hit the port the agent serves health on.
     expect(agent.args).toContain('--healthz-port=9474');
     expect(JSON.stringify(agent)).toContain('"port":9474');

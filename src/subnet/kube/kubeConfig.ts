@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from './kubernetesClient.js';
 import { ConfigError, errorMessage } from '../../errors.js';
 
 export interface KubeConnectionOptions {

@@ -1,13 +1,5 @@
-import {
-  ApiException,
-  CoreV1Api,
-  type KubeConfig,
-  PatchStrategy,
-  type V1Node,
-  type V1NodeCondition,
-  Watch,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, type KubeConfig, PatchStrategy, Watch, setHeaderOptions } from './kubernetesClient.js';
 import { DatastoreError, errorMessage } from '../../errors.js';
 
 /** A failed API call, with the HTTP status when the server answered. */
