@@ -287,34 +287,36 @@ async function steadyState(): Promise<void> {
   const rssMedian: number[] = [];
   const rssMax: number[] = [];
   const cpuPerMinute: number[] = [];
-  const cluster = await benchCluster();
-  try {
-    const host = cluster.hosts[0]!;
-    const prefix = '/bench/steady';
-    await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } });
-    const client = cluster.etcd.client();
-    await writePeerLeases(client, prefix, 'vxlan', steadyPeers);
-    client.close();
-    const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
-    await waitUntil(() => peerRouteCount(agent.child.pid!) >= steadyPeers, 60_000, 50);
-    await sleep(2_000);
-    const pid = agent.child.pid!;
-    const before = procStats(pid);
-    // Sampled every second: each 30 s resync raises RSS for a while, so one sample alone
-    // depends on where it falls.
-    const samples: number[] = [];
-    for (let s = 0; s < steadySeconds; s++) {
-      await sleep(1000);
-      samples.push(procStats(pid).rssMb);
+  for (let r = 0; r < runs; r++) {
+    const cluster = await benchCluster();
+    try {
+      const host = cluster.hosts[0]!;
+      const prefix = `/bench/steady${r}`;
+      await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } });
+      const client = cluster.etcd.client();
+      await writePeerLeases(client, prefix, 'vxlan', steadyPeers);
+      client.close();
+      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
+      await waitUntil(() => peerRouteCount(agent.child.pid!) >= steadyPeers, 60_000, 50);
+      await sleep(2_000);
+      const pid = agent.child.pid!;
+      const before = procStats(pid);
+      // Sampled every second: each 30 s resync raises RSS for a while, so one sample alone
+      // depends on where it falls.
+      const samples: number[] = [];
+      for (let s = 0; s < steadySeconds; s++) {
+        await sleep(1000);
+        samples.push(procStats(pid).rssMb);
+      }
+      const after = procStats(pid);
+      rss.push(after.rssMb);
+      const sampled = summary(samples);
+      rssMedian.push(sampled.median);
+      rssMax.push(sampled.max);
+      cpuPerMinute.push(((after.cpuSeconds - before.cpuSeconds) / steadySeconds) * 60);
+    } finally {
+      await cluster.destroy();
     }
-    const after = procStats(pid);
-    rss.push(after.rssMb);
-    const sampled = summary(samples);
-    rssMedian.push(sampled.median);
-    rssMax.push(sampled.max);
-    cpuPerMinute.push(((after.cpuSeconds - before.cpuSeconds) / steadySeconds) * 60);
-  } finally {
-    await cluster.destroy();
   }
   const scenario = `steady state, ${steadyPeers} peers idle ${steadySeconds} s`;
   // The target applies to the median: the agent idles at it. The last sample falls a few seconds
