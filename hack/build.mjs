@@ -4,7 +4,7 @@
 //   weft.mjs                the executable: its shebang carries the memory settings, and it runs
 //                           agent.cjs through vm.Script with a V8 code cache (src/cli/launcher.ts)
 //   agent.cjs               the agent, one self-contained CommonJS file
-//   agent.cjs.cache         the code cache, written by running weft.mjs once at the end of the build
+//   *.cjs.cache             V8 code caches, written by running weft.mjs once at the end of the build
 //   kubernetes-client.cjs   the part of @kubernetes/client-node weft uses, required only in
 //                           --kube-subnet-mgr mode
 //

@@ -13,14 +13,20 @@
 // this Node binary or its flags is rejected by V8, and the bundle is compiled as usual.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
-const bundle = fileURLToPath(new URL('./agent.cjs', import.meta.url));
-const cacheFile = `${bundle}.cache`;
+const bundleDir = dirname(fileURLToPath(import.meta.url));
+/** The Kubernetes client, which the bundle requires only in Kubernetes mode (hack/build.mjs). */
+const KUBERNETES_CLIENT = './kubernetes-client.cjs';
 
-function readCodeCache(): Buffer | undefined {
+// WEFT_CODE_CACHE is for the build and its tests: `write` stores each file's cache when the
+// process exits (after a run has compiled what start-up needs), `report` says whether V8 took
+// the agent's.
+const codeCacheMode = process.env['WEFT_CODE_CACHE'];
+
+function readCodeCache(cacheFile: string): Buffer | undefined {
   try {
     return readFileSync(cacheFile);
   } catch {
@@ -28,19 +34,35 @@ function readCodeCache(): Buffer | undefined {
   }
 }
 
-// The same wrapper as Node's own CommonJS loader, on the bundle's first line so that line numbers
-// in stack traces stay right.
-const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(bundle, 'utf8')}\n})`, {
-  filename: bundle,
-  cachedData: readCodeCache(),
-});
+/** Runs one CommonJS file of dist/bundle, compiled with its code cache, and returns its exports. */
+function load(name: string): unknown {
+  const file = join(bundleDir, name);
+  const cacheFile = `${file}.cache`;
+  // The same wrapper as Node's own CommonJS loader, on the file's first line so that line
+  // numbers in stack traces stay right.
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${readFileSync(file, 'utf8')}\n})`, {
+    filename: file,
+    cachedData: readCodeCache(cacheFile),
+  });
+  if (codeCacheMode === 'write') process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
+  if (codeCacheMode === 'report' && name === 'agent.cjs') {
+    process.stderr.write(`code cache ${script.cachedDataRejected === false ? 'accepted' : 'not used'}\n`);
+  }
+  const module = { exports: {} };
+  const run = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
+  run(module.exports, bundleRequire, module, file, bundleDir);
+  return module.exports;
+}
 
-// WEFT_CODE_CACHE is for the build and its tests: `write` stores the cache when the process
-// exits (after a run has compiled what start-up needs), `report` says whether V8 took it.
-const codeCacheMode = process.env['WEFT_CODE_CACHE'];
-if (codeCacheMode === 'write') process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
-if (codeCacheMode === 'report') process.stderr.write(`code cache ${script.cachedDataRejected === false ? 'accepted' : 'not used'}\n`);
+const nodeRequire = createRequire(join(bundleDir, 'agent.cjs'));
+let kubernetesClient: unknown;
+/** Node's require, except that the Kubernetes client is loaded once, with its code cache. */
+const bundleRequire = Object.assign((id: string): unknown => {
+  if (id !== KUBERNETES_CLIENT) return nodeRequire(id);
+  kubernetesClient ??= load(basename(KUBERNETES_CLIENT));
+  return kubernetesClient;
+}, nodeRequire);
 
-const module = { exports: {} };
-const run = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
-run(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
+// The build's run never reaches Kubernetes mode, so it loads the client itself to cache it too.
+if (codeCacheMode === 'write') bundleRequire(KUBERNETES_CLIENT);
+load('agent.cjs');
