@@ -296,10 +296,9 @@ async function steadyState(): Promise<void> {
       const client = cluster.etcd.client();
       await writePeerLeases(client, prefix, 'vxlan', steadyPeers);
       client.close();
-      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
-      await waitUntil(() => peerRouteCount(agent.child.pid!) >= steadyPeers, 60_000, 50);
+      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
+      await waitUntil(() => peerRouteCount(pid) >= steadyPeers, 60_000, 50);
       await sleep(2_000);
-      const pid = agent.child.pid!;
       const before = procStats(pid);
       // Sampled every second: each 30 s resync raises RSS for a while, so one sample alone
       // depends on where it falls.

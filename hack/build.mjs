@@ -30,6 +30,9 @@ const common = {
   logLevel: 'warning',
 };
 
+/** The agent and the Kubernetes client: CommonJS, because Node 20 only code-caches classic scripts. */
+const commonJs = { ...common, outdir: 'dist/bundle', outExtension: { '.js': '.cjs' }, format: 'cjs' };
+
 /**
  * The Kubernetes client is most of the code weft depends on, and etcd mode never needs it. It is
  * its own file, required where weft's Kubernetes modules first run, so it costs etcd mode nothing
@@ -46,23 +49,14 @@ await Promise.all(['dist/bundle', 'dist/proto'].map((dir) => rm(dir, { recursive
 await mkdir('dist/bundle', { recursive: true });
 await Promise.all([
   build({
-    ...common,
+    ...commonJs,
     entryPoints: { agent: 'src/cli/main.ts' },
-    outdir: 'dist/bundle',
-    outExtension: { '.js': '.cjs' },
-    format: 'cjs',
     // CommonJS has no import.meta; the launcher passes the bundle's real __filename.
     define: { 'import.meta.url': '__weftModuleUrl' },
     banner: { js: "const __weftModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
     plugins: [kubernetesClientApart],
   }),
-  build({
-    ...common,
-    entryPoints: { 'kubernetes-client': 'src/subnet/kube/kubernetesClient.ts' },
-    outdir: 'dist/bundle',
-    outExtension: { '.js': '.cjs' },
-    format: 'cjs',
-  }),
+  build({ ...commonJs, entryPoints: { 'kubernetes-client': 'src/subnet/kube/kubernetesClient.ts' } }),
   build({
     ...common,
     entryPoints: { weft: 'src/cli/launcher.ts' },

@@ -34,6 +34,8 @@ export function planIsEmpty(plan: KernelPlan): boolean {
 }
 
 const ZERO_MAC = '00:00:00:00:00:00';
+/** Every route and nexthop weft writes or deletes carries its protocol number. */
+const PROTO = `proto ${WEFT_ROUTE_PROTOCOL}`;
 
 function keyed<T, K, V>(items: readonly T[], key: (item: T) => K, value: (item: T) => V): Map<K, V> {
   const map = new Map<K, V>();
@@ -56,7 +58,7 @@ function nextHopText(hop: { gateway?: string; dev: string; onlink: boolean }): s
 }
 
 function routeDelLine(route: KernelRoute): string {
-  return `route del ${route.dst} proto ${WEFT_ROUTE_PROTOCOL}`;
+  return `route del ${route.dst} ${PROTO}`;
 }
 
 /** Does the existing device have to be deleted and created again to match? */
@@ -158,14 +160,13 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
   const presentRoutes = keyed(actualRoutes, (r) => r.dst, (r) => r);
   for (const route of desired.routes) {
     const present = presentRoutes.get(route.dst);
-    const proto = `proto ${WEFT_ROUTE_PROTOCOL}`;
     if (scope.useNexthops) {
       const id = route.nexthopId;
       const nexthop = presentNexthops.get(id);
-      if (!nexthop || !sameNextHop(nexthop, route)) ip.push(`nexthop replace id ${id} ${nextHopText(route)} ${proto}`);
-      if (present?.nhid !== id) ip.push(`route replace ${route.dst} nhid ${id} ${proto}`);
+      if (!nexthop || !sameNextHop(nexthop, route)) ip.push(`nexthop replace id ${id} ${nextHopText(route)} ${PROTO}`);
+      if (present?.nhid !== id) ip.push(`route replace ${route.dst} nhid ${id} ${PROTO}`);
     } else if (!present || present.nhid !== undefined || !sameNextHop(present, route)) {
-      ip.push(`route replace ${route.dst} ${nextHopText(route)} ${proto}`);
+      ip.push(`route replace ${route.dst} ${nextHopText(route)} ${PROTO}`);
     }
   }
   return { device, fdb, ip };
