@@ -36,7 +36,14 @@ describeAsRoot('operating weft', () => {
   beforeAll(async () => {
     cluster = await NetnsCluster.create([2]);
     outside = cluster.addOutsideHost();
-    await cluster.writeNetworkConfig('/weft/primary', { Network: '10.130.0.0/16', Backend: { Type: 'vxlan' } });
+    // The hosts lease below 10.130.200.0, clear of the keys the tests below write: a random pick
+    // of 10.130.251.0/24 once let a hostile lease overwrite host 1's own, and its route went.
+    await cluster.writeNetworkConfig('/weft/primary', {
+      Network: '10.130.0.0/16',
+      SubnetMin: '10.130.1.0',
+      SubnetMax: '10.130.199.0',
+      Backend: { Type: 'vxlan' },
+    });
     for (const host of cluster.hosts) {
       cluster.startAgent(host, 'primary', [
         '--ip-masq',
