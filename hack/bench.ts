@@ -135,6 +135,23 @@ async function benchCluster(): Promise<NetnsCluster> {
   return cluster;
 }
 
+/**
+ * One run on a fresh bench host: `body` finds the network config at `prefix` and `peers` leases
+ * already in etcd, and starts the agent itself, so that its timing starts at the spawn.
+ */
+async function onBenchHost(prefix: string, backend: Backend, peers: number, body: (cluster: NetnsCluster, host: Host) => Promise<void>): Promise<void> {
+  const cluster = await benchCluster();
+  try {
+    await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: backend } });
+    const client = cluster.etcd.client();
+    await writePeerLeases(client, prefix, backend, peers);
+    client.close();
+    await body(cluster, cluster.hosts[0]!);
+  } finally {
+    await cluster.destroy();
+  }
+}
+
 function agentArgs(prefix: string): string[] {
   return ['--etcd-prefix', prefix, '--iface', '172.30.0.1'];
 }
@@ -143,14 +160,8 @@ async function convergence(backend: Backend, peers: number): Promise<void> {
   const toEnv: number[] = [];
   const toProgrammed: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const cluster = await benchCluster();
-    try {
-      const host = cluster.hosts[0]!;
-      const prefix = `/bench/c${r}`;
-      await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: backend } });
-      const client = cluster.etcd.client();
-      await writePeerLeases(client, prefix, backend, peers);
-      client.close();
+    const prefix = `/bench/c${r}`;
+    await onBenchHost(prefix, backend, peers, async (cluster, host) => {
       const started = Date.now();
       const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
       await timeConvergence(cluster, host, agent.child.pid!, peers, started, toEnv, toProgrammed);
@@ -159,9 +170,7 @@ async function convergence(backend: Backend, peers: number): Promise<void> {
         const fdb = countLines(host, ['bridge', 'fdb', 'show', 'dev', 'flannel.1']).valueOf();
         if (neighs < peers || fdb < peers) throw new Error(`incomplete: ${neighs} neigh, ${fdb} fdb for ${peers} peers`);
       }
-    } finally {
-      await cluster.destroy();
-    }
+    });
   }
   recordConvergence(`convergence ${backend} N=${peers}`, peers, toEnv, toProgrammed);
 }
@@ -238,11 +247,8 @@ async function burst(mode: 'one by one' | 'in 5 transactions'): Promise<void> {
   const latency: number[] = [];
   const lost: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const cluster = await benchCluster();
-    try {
-      const host = cluster.hosts[0]!;
-      const prefix = `/bench/b${r}`;
-      await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } });
+    const prefix = `/bench/b${r}`;
+    await onBenchHost(prefix, 'vxlan', 0, async (cluster, host) => {
       const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
       await waitUntil(() => exists(cluster.subnetFile(host, 'bench')), 20_000);
       await sleep(300);
@@ -265,9 +271,7 @@ async function burst(mode: 'one by one' | 'in 5 transactions'): Promise<void> {
         latency.push(NaN);
       }
       lost.push(burstSize - weftRouteCount(host));
-    } finally {
-      await cluster.destroy();
-    }
+    });
   }
   record({ scenario: `burst ${burstSize} leases ${mode}`, metric: 'last write → all programmed', values: latency, unit: 'ms', target: { op: 'le', value: 1000 } });
   record({ scenario: `burst ${burstSize} leases ${mode}`, metric: 'lost events', values: lost, unit: 'leases', target: { op: 'le', value: 0 } });
@@ -288,14 +292,8 @@ async function steadyState(): Promise<void> {
   const rssMax: number[] = [];
   const cpuPerMinute: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const cluster = await benchCluster();
-    try {
-      const host = cluster.hosts[0]!;
-      const prefix = `/bench/steady${r}`;
-      await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } });
-      const client = cluster.etcd.client();
-      await writePeerLeases(client, prefix, 'vxlan', steadyPeers);
-      client.close();
+    const prefix = `/bench/steady${r}`;
+    await onBenchHost(prefix, 'vxlan', steadyPeers, async (cluster, host) => {
       const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
       await waitUntil(() => peerRouteCount(pid) >= steadyPeers, 60_000, 50);
       await sleep(2_000);
@@ -313,9 +311,7 @@ async function steadyState(): Promise<void> {
       rssMedian.push(sampled.median);
       rssMax.push(sampled.max);
       cpuPerMinute.push(((after.cpuSeconds - before.cpuSeconds) / steadySeconds) * 60);
-    } finally {
-      await cluster.destroy();
-    }
+    });
   }
   const scenario = `steady state, ${steadyPeers} peers idle ${steadySeconds} s`;
   // The target applies to the median: the agent idles at it. The last sample falls a few seconds

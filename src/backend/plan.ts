@@ -75,6 +75,10 @@ function onSegment(extLink: ExternalLink, publicIP: string): boolean {
   return address !== undefined && subnetContainsAddress(extLink.subnet, ipv4ToNumber(address));
 }
 
+function peerRoute(peer: PeerLease, gateway: string, dev: string, onlink: boolean): DesiredRoute {
+  return { dst: formatSubnet(peer.subnet), gateway, dev, onlink, nexthopId: nexthopIdFor(peer.subnet) };
+}
+
 /**
  * The kernel state one host needs, per DESIGN.md "Kernel state per backend". Pure: the same
  * lease, peers and config always give the same state, which is what makes reconciliation
@@ -94,7 +98,7 @@ export function planKernelState(input: PlanInput): DesiredState {
         });
         continue;
       }
-      routes.push({ dst: formatSubnet(peer.subnet), gateway: peer.publicIP, dev: extLink.name, onlink: false, nexthopId: nexthopIdFor(peer.subnet) });
+      routes.push(peerRoute(peer, peer.publicIP, extLink.name, false));
     }
     return { routes, neighs: [], fdb: [], skipped };
   }
@@ -105,7 +109,7 @@ export function planKernelState(input: PlanInput): DesiredState {
   const macOwner = new Map<string, PeerLease>();
   for (const peer of peers) {
     if (backend.directRouting && onSegment(extLink, peer.publicIP)) {
-      routes.push({ dst: formatSubnet(peer.subnet), gateway: peer.publicIP, dev: extLink.name, onlink: false, nexthopId: nexthopIdFor(peer.subnet) });
+      routes.push(peerRoute(peer, peer.publicIP, extLink.name, false));
       continue;
     }
     const mac = peer.vxlan!.vtepMac;
@@ -124,7 +128,7 @@ export function planKernelState(input: PlanInput): DesiredState {
       fdb.push({ mac, dst: peer.publicIP });
     }
     neighs.push({ dst: gateway, lladdr: mac });
-    routes.push({ dst: formatSubnet(peer.subnet), gateway, dev: name, onlink: true, nexthopId: nexthopIdFor(peer.subnet) });
+    routes.push(peerRoute(peer, gateway, name, true));
   }
   return {
     device: {
