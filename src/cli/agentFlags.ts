@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseIpv4 } from '../net/ipv4.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../util/errors.js';
 import { DEFAULT_ANNOTATION_PREFIX, normalizeAnnotationPrefix } from '../subnet/kube/annotations.js';
 
 /**

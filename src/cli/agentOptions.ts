@@ -1,4 +1,4 @@
-import { FlagError } from '../errors.js';
+import { FlagError } from '../util/errors.js';
 
 /** The validated, typed form of `weft agent`'s flags. */
 export interface AgentOptions {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { startAgent } from '../agent.js';
-import { WeftError, errorMessage } from '../errors.js';
-import { createLogger } from '../log.js';
+import { startAgent } from '../agent/agent.js';
+import { WeftError, errorMessage } from '../util/errors.js';
+import { createLogger } from '../util/log.js';
 import { agentCommand, parseAgentArgs, weftVersion } from './program.js';
 import { removeWeftIptables } from '../kernel/iptables.js';
 import { collectStatus } from '../status/collectStatus.js';

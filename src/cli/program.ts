@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { FlagError } from '../errors.js';
+import { FlagError } from '../util/errors.js';
 import { addAgentFlags, normalizeGoStyleArgs } from './agentFlags.js';
 import { type AgentOptions, buildAgentOptions } from './agentOptions.js';
 

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../util/errors.js';
 import {
   type Ipv4Subnet,
   formatIpv4,
@@ -10,7 +10,7 @@ import {
   subnetSize,
   lastAddress,
 } from '../net/ipv4.js';
-import { lookupField, requireObject } from './jsonFields.js';
+import { lookupField, requireObject } from '../util/jsonFields.js';
 
 export type BackendType = 'vxlan' | 'host-gw';
 

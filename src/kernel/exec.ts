@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { KernelCommandError } from '../errors.js';
+import { KernelCommandError } from '../util/errors.js';
 
 /**
  * The one place weft spawns processes. Arguments are always an argv array (never a shell

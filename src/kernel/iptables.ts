@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../util/errors.js';
 import { type ChainPlan, cleanupInput, restoreInput, savedChainState } from '../iptables/rules.js';
 import { runCommand } from './exec.js';
 

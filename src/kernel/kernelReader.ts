@@ -1,4 +1,4 @@
-import { KernelCommandError } from '../errors.js';
+import { KernelCommandError } from '../util/errors.js';
 import { runCommand, runJson } from './exec.js';
 import { type ActualState, WEFT_ROUTE_PROTOCOL, parseFdb, parseNeighs, parseNexthops, parseRoutes, parseVxlanDevice } from './kernelState.js';
 

@@ -1,4 +1,4 @@
-import { isPlainObject } from '../config/jsonFields.js';
+import { isPlainObject } from '../util/jsonFields.js';
 
 /** Routes weft installs carry this protocol number: ownership is visible to `ip route` and to us. */
 export const WEFT_ROUTE_PROTOCOL = 87;

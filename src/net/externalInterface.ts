@@ -1,4 +1,4 @@
-import { InterfaceSelectionError } from '../errors.js';
+import { InterfaceSelectionError } from '../util/errors.js';
 import type { HostFacts } from '../kernel/hostFacts.js';
 import type { ExternalLink } from '../backend/plan.js';
 import { type Ipv4Subnet, ipv4ToNumber, maskOf, parseIpv4, isUsableUnicastIpv4 } from './ipv4.js';

@@ -1,4 +1,4 @@
-import { isPlainObject } from '../config/jsonFields.js';
+import { isPlainObject } from '../util/jsonFields.js';
 
 export interface InterfaceAddress {
   readonly address: string;

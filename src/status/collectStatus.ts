@@ -1,14 +1,14 @@
 import type { Logger } from 'winston';
 import type { AgentOptions } from '../cli/agentOptions.js';
 import { type NetworkConfig, parseNetworkConfig } from '../config/networkConfig.js';
-import { DatastoreError } from '../errors.js';
+import { DatastoreError } from '../util/errors.js';
 import { planKernelState, vxlanDeviceName } from '../backend/plan.js';
 import { kernelHostFacts } from '../kernel/hostFacts.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
 import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
-import { createEtcdClient } from '../subnet/etcdClient.js';
-import { storedLeaseFromKv } from '../subnet/etcdSubnetManager.js';
+import { createEtcdClient } from '../subnet/etcd/client.js';
+import { storedLeaseFromKv } from '../subnet/etcd/etcdSubnetManager.js';
 import { type PeerLease, ownedSubnet } from '../subnet/lease.js';
 import { LeaseStore } from '../subnet/leaseStore.js';
 import { PeerSet } from '../subnet/peerSet.js';

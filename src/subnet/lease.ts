@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { BackendConfig, NetworkConfig } from '../config/networkConfig.js';
-import { isPlainObject, lookupField } from '../config/jsonFields.js';
+import { isPlainObject, lookupField } from '../util/jsonFields.js';
 import {
   type Ipv4Subnet,
   formatSubnet,

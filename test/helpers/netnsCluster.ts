@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { EtcdServer } from './etcdServer.js';
-import { parseEnvFile } from '../../src/subnetEnv.js';
+import { parseEnvFile } from '../../src/agent/subnetEnv.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const AGENT_BIN = join(REPO, 'dist', 'bundle', 'weft.mjs');

@@ -1,4 +1,4 @@
-import { FlagError } from '../../src/errors.js';
+import { FlagError } from '../../src/util/errors.js';
 import { AGENT_FLAGS, envNameFor, normalizeGoStyleArgs } from '../../src/cli/agentFlags.js';
 import { parseAgentArgs } from '../../src/cli/program.js';
 

@@ -1,4 +1,4 @@
-import { InterfaceSelectionError } from '../../src/errors.js';
+import { InterfaceSelectionError } from '../../src/util/errors.js';
 import { selectExternalInterface } from '../../src/net/externalInterface.js';
 import { parseIpAddrJson, parseRouteJson } from '../../src/net/hostInterface.js';
 import { formatSubnet } from '../../src/net/ipv4.js';

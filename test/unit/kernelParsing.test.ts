@@ -1,7 +1,7 @@
 import { parseBatchFailures } from '../../src/kernel/iprouteBatch.js';
 import { monitorLineFilter } from '../../src/kernel/kernelMonitor.js';
 import { parseFdb, parseNeighs, parseRoutes, parseVxlanDevice } from '../../src/kernel/kernelState.js';
-import { vtepMacFromBytes } from '../../src/backend/vtepMac.js';
+import { vtepMacFromBytes } from '../../src/backend/vxlan/vtepMac.js';
 import { parseUnicastMac } from '../../src/subnet/lease.js';
 
 describe('iproute2 JSON parsing', () => {

@@ -1,6 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { parseNetworkConfig } from '../../src/config/networkConfig.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { formatSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import { nodeAnnotationKeys, normalizeAnnotationPrefix } from '../../src/subnet/kube/annotations.js';
 import {

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { parseNetworkConfig, podMtu } from '../../src/config/networkConfig.js';
 import { formatIpv4, formatSubnet } from '../../src/net/ipv4.js';
 

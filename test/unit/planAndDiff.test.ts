@@ -6,7 +6,7 @@ import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import { PeerSet } from '../../src/subnet/peerSet.js';
 import { LeaseStore } from '../../src/subnet/leaseStore.js';
 import { type PeerLease, serializeLeaseAttrs } from '../../src/subnet/lease.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/util/log.js';
 
 function cidr(text: string): Ipv4Subnet {
   const r = parseIpv4Cidr(text);

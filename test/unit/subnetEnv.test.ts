@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatSubnetEnv, previousSubnetFromEnv, writeSubnetEnv } from '../../src/subnetEnv.js';
+import { formatSubnetEnv, previousSubnetFromEnv, writeSubnetEnv } from '../../src/agent/subnetEnv.js';
 import { formatSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 
 function cidr(text: string): Ipv4Subnet {

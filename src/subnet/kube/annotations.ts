@@ -1,4 +1,4 @@
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../util/errors.js';
 
 /** The node annotation keys one weft network reads and writes, all under one prefix. */
 export interface NodeAnnotationKeys {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { KubeConfig } from './kubernetesClient.js';
-import { ConfigError, errorMessage } from '../../errors.js';
+import { ConfigError, errorMessage } from '../../util/errors.js';
 
 export interface KubeConnectionOptions {
   readonly kubeconfigFile?: string;

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { type NetworkConfig, parseNetworkConfig } from '../../config/networkConfig.js';
-import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../../errors.js';
+import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
 import type { LeaseAttrs, PeerLease } from '../lease.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
 import type { NetworkConfig } from '../../config/networkConfig.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../util/errors.js';
 import type { Ipv4Subnet } from '../../net/ipv4.js';
 import type { PeerLease } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';

@@ -1,6 +1,6 @@
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
 import { ApiException, CoreV1Api, type KubeConfig, PatchStrategy, Watch, setHeaderOptions } from './kubernetesClient.js';
-import { DatastoreError, errorMessage } from '../../errors.js';
+import { DatastoreError, errorMessage } from '../../util/errors.js';
 
 /** A failed API call, with the HTTP status when the server answered. */
 export class KubeApiError extends DatastoreError {

@@ -1,6 +1,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import type { NetworkConfig, SubnetSource } from '../../config/networkConfig.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../util/errors.js';
 import { type Ipv4Subnet, formatSubnet, isUsableUnicastIpv4, parseIpv4, parseIpv4Cidr, subnetContainsSubnet, subnetsOverlap } from '../../net/ipv4.js';
 import { pickFreeSubnet, subnetInRange } from '../allocator.js';
 import { type LeaseAttrs, type LeaseValidation, type LeaseValidationContext, type RawLease, validatePeerClaim } from '../lease.js';

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { type Ipv4Subnet, formatIpv4, formatSubnet, parseIpv4Cidr, maskOf, ipv4ToNumber, parseIpv4 } from './net/ipv4.js';
+import { type Ipv4Subnet, formatIpv4, formatSubnet, parseIpv4Cidr, maskOf, ipv4ToNumber, parseIpv4 } from '../net/ipv4.js';
 
 export interface SubnetEnv {
   readonly network: Ipv4Subnet;

@@ -2,16 +2,16 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
-import { type NetworkConfig, parseNetworkConfig } from '../config/networkConfig.js';
-import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../errors.js';
-import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../net/ipv4.js';
-import { pickFreeSubnet, subnetInRange } from './allocator.js';
-import { type PeerLease, ownedSubnet, serializeLeaseAttrs } from './lease.js';
-import { type LeaseEvent, LeaseStore, type StoredLease } from './leaseStore.js';
-import { PeerSet } from './peerSet.js';
-import type { AcquireRequest, OwnLease, SubnetManager } from './subnetManager.js';
-import { parseSubnetKey, subnetToKey } from './subnetKey.js';
-import { Backoff } from '../util/backoff.js';
+import { type NetworkConfig, parseNetworkConfig } from '../../config/networkConfig.js';
+import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
+import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
+import { pickFreeSubnet, subnetInRange } from '../allocator.js';
+import { type PeerLease, ownedSubnet, serializeLeaseAttrs } from '../lease.js';
+import { type LeaseEvent, LeaseStore, type StoredLease } from '../leaseStore.js';
+import { PeerSet } from '../peerSet.js';
+import type { AcquireRequest, OwnLease, SubnetManager } from '../subnetManager.js';
+import { parseSubnetKey, subnetToKey } from '../subnetKey.js';
+import { Backoff } from '../../util/backoff.js';
 
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Etcd3, type IOptions } from 'etcd3';
-import type { EtcdOptions } from '../cli/agentOptions.js';
-import { FlagError } from '../errors.js';
+import type { EtcdOptions } from '../../cli/agentOptions.js';
+import { FlagError } from '../../util/errors.js';
 
 async function readFlagFile(flag: string, path: string): Promise<Buffer> {
   try {

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'winston';
-import { type OwnershipScope, diffKernelState, planIsEmpty } from './backend/diff.js';
-import { type PlanInput, planKernelState } from './backend/plan.js';
-import { errorMessage } from './errors.js';
-import type { KernelPort } from './kernel/kernelPort.js';
-import { type KeyedReason, ReportOncePerKey } from './util/reportOncePerKey.js';
+import { type OwnershipScope, diffKernelState, planIsEmpty } from '../backend/diff.js';
+import { type PlanInput, planKernelState } from '../backend/plan.js';
+import { errorMessage } from '../util/errors.js';
+import type { KernelPort } from '../kernel/kernelPort.js';
+import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
 
 export interface ReconcileResult {
   readonly applied: number;

@@ -1,25 +1,25 @@
 import type { Logger } from 'winston';
-import type { AgentOptions } from './cli/agentOptions.js';
-import { type NetworkConfig, podMtu } from './config/networkConfig.js';
-import { ConfigError, errorMessage } from './errors.js';
-import { type PlanInput, vxlanDeviceName } from './backend/plan.js';
-import { randomVtepMac } from './backend/vtepMac.js';
-import { type HostFacts, kernelHostFacts } from './kernel/hostFacts.js';
-import { KernelMonitor } from './kernel/kernelMonitor.js';
-import { type KernelPort, iprouteKernel } from './kernel/kernelPort.js';
-import { kernelSupportsNexthops } from './kernel/kernelReader.js';
-import { IptablesKeeper, detectIptablesTools } from './kernel/iptables.js';
-import { planIptables } from './iptables/rules.js';
-import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from './net/externalInterface.js';
-import { formatSubnet } from './net/ipv4.js';
+import type { AgentOptions } from '../cli/agentOptions.js';
+import { type NetworkConfig, podMtu } from '../config/networkConfig.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import { type PlanInput, vxlanDeviceName } from '../backend/plan.js';
+import { randomVtepMac } from '../backend/vxlan/vtepMac.js';
+import { type HostFacts, kernelHostFacts } from '../kernel/hostFacts.js';
+import { KernelMonitor } from '../kernel/kernelMonitor.js';
+import { type KernelPort, iprouteKernel } from '../kernel/kernelPort.js';
+import { kernelSupportsNexthops } from '../kernel/kernelReader.js';
+import { IptablesKeeper, detectIptablesTools } from '../kernel/iptables.js';
+import { planIptables } from '../iptables/rules.js';
+import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
+import { formatSubnet } from '../net/ipv4.js';
 import { type ReconcileResult, Reconciler } from './reconciler.js';
 import { AgentMetrics } from './metrics.js';
 import { type Readiness, startHealthServer } from './healthServer.js';
 import type { Server } from 'node:http';
-import { createEtcdClient } from './subnet/etcdClient.js';
-import { EtcdSubnetManager } from './subnet/etcdSubnetManager.js';
-import type { LeaseAttrs } from './subnet/lease.js';
-import type { OwnLease, SubnetManager } from './subnet/subnetManager.js';
+import { createEtcdClient } from '../subnet/etcd/client.js';
+import { EtcdSubnetManager } from '../subnet/etcd/etcdSubnetManager.js';
+import type { LeaseAttrs } from '../subnet/lease.js';
+import type { OwnLease, SubnetManager } from '../subnet/subnetManager.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
 
 /** Readiness wants a datastore answer at least this recent (etcd is probed every 5 s, the API server every 10 s). */
@@ -64,7 +64,7 @@ async function createSubnetManager(
       throw new ConfigError('NODE_NAME', nodeName, "must name this node with --kube-subnet-mgr (a DaemonSet sets it from spec.nodeName)");
     }
     // Loaded on demand: the Kubernetes client is most of the bundle, and etcd mode never needs it.
-    const kube = await import('./subnet/kube/index.js');
+    const kube = await import('../subnet/kube/index.js');
     const kubeConfig = kube.loadKubeConfig(options);
     logger.info('using the Kubernetes API', { server: kube.apiServerOf(kubeConfig), node: nodeName });
     manager = new kube.KubeSubnetManager({

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError } from './errors.js';
 
 /**
  * Flannel decodes JSON with Go's encoding/json, which matches object keys to struct fields

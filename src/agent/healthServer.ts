@@ -1,6 +1,6 @@
 import { type Server, createServer } from 'node:http';
 import type { Logger } from 'winston';
-import { errorMessage } from './errors.js';
+import { errorMessage } from '../util/errors.js';
 import type { AgentMetrics } from './metrics.js';
 
 export interface ReadinessCheck {
