@@ -1,29 +1,26 @@
+import type { Server } from 'node:http';
 import type { Logger } from 'winston';
 import type { AgentOptions } from '../cli/agentOptions.js';
-import { type NetworkConfig, podMtu } from '../config/networkConfig.js';
-import { ConfigError, errorMessage } from '../util/errors.js';
-import { type PlanInput, vxlanDeviceName } from '../backend/plan.js';
-import { randomVtepMac } from '../backend/vxlan/vtepMac.js';
+import type { ActiveBackend } from '../backend/backend.js';
+import { type AgentNetworkConfig, type PeerData, activateBackend } from '../backend/registry.js';
+import type { IptablesKeeper } from '../kernel/iptables.js';
 import { type HostFacts, kernelHostFacts } from '../kernel/hostFacts.js';
 import { KernelMonitor } from '../kernel/kernelMonitor.js';
 import { type KernelPort, iprouteKernel } from '../kernel/kernelPort.js';
 import { kernelSupportsNexthops } from '../kernel/kernelReader.js';
-import { IptablesKeeper, detectIptablesTools } from '../kernel/iptables.js';
-import { planIptables } from '../iptables/rules.js';
 import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { formatSubnet } from '../net/ipv4.js';
-import { type ReconcileResult, Reconciler } from './reconciler.js';
+import type { Datastore, OwnLease, SubnetLease } from '../subnet/subnetManager.js';
+import { errorMessage } from '../util/errors.js';
+import { openDatastore } from './datastore.js';
+import { startFirewall } from './firewall.js';
+import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
-import { type Readiness, startHealthServer } from './healthServer.js';
-import type { Server } from 'node:http';
-import { createEtcdClient } from '../subnet/etcd/client.js';
-import { EtcdSubnetManager } from '../subnet/etcd/etcdSubnetManager.js';
-import type { LeaseAttrs } from '../subnet/lease.js';
-import type { OwnLease, SubnetManager } from '../subnet/subnetManager.js';
+import { assessReadiness } from './readiness.js';
+import { type ReconcileResult, Reconciler } from './reconciler.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
 
-/** Readiness wants a datastore answer at least this recent (etcd is probed every 5 s, the API server every 10 s). */
-export const DATASTORE_STALE_MS = 20_000;
+export { DATASTORE_STALE_MS } from './readiness.js';
 
 export interface AgentDependencies {
   readonly hostFacts: HostFacts;
@@ -33,7 +30,7 @@ export interface AgentDependencies {
 
 /** A running agent; stop() leaves kernel state in place so traffic survives an upgrade. */
 export interface RunningAgent {
-  readonly subnetManager: SubnetManager;
+  readonly lease: SubnetLease<PeerData>;
   readonly reconciler: Reconciler;
   readonly metrics: AgentMetrics;
   stop(): Promise<void>;
@@ -41,82 +38,30 @@ export interface RunningAgent {
   readonly fatal: Promise<never>;
 }
 
-/** The VTEP MAC must survive restarts: peers hold it in their FDB and ARP tables. */
-async function currentVtepMac(kernel: KernelPort, vni: number): Promise<string> {
-  const actual = await kernel.read(vxlanDeviceName(vni), false);
-  return actual.device?.kind === 'vxlan' && actual.device.mac ? actual.device.mac : randomVtepMac();
+/** Start-up progress, as /readyz reports it. */
+interface StartupProgress {
+  datastore?: Datastore<AgentNetworkConfig>;
+  lease?: SubnetLease<PeerData>;
+  subnetFileWritten: boolean;
+  reconciler?: Reconciler;
 }
 
-async function createSubnetManager(
-  options: AgentOptions,
-  ext: ExternalInterface,
-  metrics: AgentMetrics,
-  logger: Logger,
-): Promise<SubnetManager> {
-  // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
-  const forbiddenSubnets = [ext.ifaceSubnet];
-  const onInvalidLease = (): void => metrics.invalidLeases.inc();
-  const onWatchRestart = (reason: string): void => metrics.watchRestarts.inc({ reason });
-  let manager: SubnetManager;
-  if (options.kubeSubnetMgr) {
-    const nodeName = process.env['NODE_NAME'];
-    if (!nodeName) {
-      throw new ConfigError('NODE_NAME', nodeName, "must name this node with --kube-subnet-mgr (a DaemonSet sets it from spec.nodeName)");
-    }
-    // Loaded on demand: the Kubernetes client is most of the bundle, and etcd mode never needs it.
-    const kube = await import('../subnet/kube/index.js');
-    const kubeConfig = kube.loadKubeConfig(options);
-    logger.info('using the Kubernetes API', { server: kube.apiServerOf(kubeConfig), node: nodeName });
-    manager = new kube.KubeSubnetManager({
-      api: new kube.NodeApi(kubeConfig),
-      nodeName,
-      keys: kube.nodeAnnotationKeys(options.kubeAnnotationPrefix),
-      netConfigPath: options.netConfigPath,
-      logger,
-      forbiddenSubnets,
-      onInvalidLease,
-      onWatchRestart,
-    });
-  } else {
-    manager = new EtcdSubnetManager({
-      client: await createEtcdClient(options.etcd),
-      prefix: options.etcd.prefix,
-      logger,
-      renewMarginMinutes: options.subnetLeaseRenewMarginMinutes,
-      forbiddenSubnets,
-      onInvalidLease,
-      onWatchRestart,
-    });
-  }
-  manager.on('datastore-error', () => metrics.datastoreErrors.inc());
-  return manager;
-}
-
-/** Progress of start-up and health of the running parts, for /readyz. */
-class ReadinessState {
-  subnetManager: SubnetManager | undefined;
-  reconciler: Reconciler | undefined;
-  subnetFileWritten = false;
-
-  readiness(now = Date.now()): Readiness {
-    const lastContact = this.subnetManager?.lastContact() ?? 0;
-    const sinceContact = lastContact > 0 ? now - lastContact : Infinity;
-    const checks = {
-      lease: { ok: this.subnetManager?.ownLease() !== undefined },
-      subnetFile: { ok: this.subnetFileWritten },
-      reconciled: { ok: (this.reconciler?.completedPasses ?? 0) > 0 },
-      datastore: {
-        ok: sinceContact <= DATASTORE_STALE_MS,
-        detail: Number.isFinite(sinceContact) ? `last answer ${(sinceContact / 1000).toFixed(1)} s ago` : 'never reached',
-      },
-    };
-    return { ready: Object.values(checks).every((c) => c.ok), checks };
-  }
+/** Everything a running agent is made of, once start-up has produced it. */
+interface AgentParts {
+  readonly options: AgentOptions;
+  readonly config: AgentNetworkConfig;
+  readonly ext: ExternalInterface;
+  readonly backend: ActiveBackend;
+  readonly lease: SubnetLease<PeerData>;
+  readonly useNexthops: boolean;
+  readonly deps: AgentDependencies;
+  readonly metrics: AgentMetrics;
+  readonly logger: Logger;
 }
 
 /**
- * Brings the agent up: interface, datastore config, lease, subnet.env, then the reconcile loop.
- * Returns once subnet.env is written and the peer watch runs.
+ * Brings the agent up: interface, datastore config, backend, lease, subnet.env, then the
+ * reconcile loop. Returns once subnet.env is written and the peer watch runs.
  */
 export async function startAgent(
   options: AgentOptions,
@@ -125,14 +70,19 @@ export async function startAgent(
   signal?: AbortSignal,
 ): Promise<RunningAgent> {
   const metrics = new AgentMetrics();
-  const state = new ReadinessState();
+  const progress: StartupProgress = { subnetFileWritten: false };
+  const readiness = () =>
+    assessReadiness({
+      lastContact: () => progress.datastore?.lastContact() ?? 0,
+      leased: () => progress.lease !== undefined,
+      subnetFileWritten: () => progress.subnetFileWritten,
+      reconciledPasses: () => progress.reconciler?.completedPasses ?? 0,
+    });
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
   const health =
-    options.healthzPort > 0
-      ? await startHealthServer({ host: options.healthzIp, port: options.healthzPort, readiness: () => state.readiness(), metrics, logger })
-      : undefined;
+    options.healthzPort > 0 ? await startHealthServer({ host: options.healthzIp, port: options.healthzPort, readiness, metrics, logger }) : undefined;
   try {
-    return await bringUp(options, logger, deps, metrics, state, health, signal);
+    return await bringUp(options, logger, deps, metrics, progress, health, signal);
   } catch (err) {
     health?.close();
     throw err;
@@ -144,7 +94,7 @@ async function bringUp(
   logger: Logger,
   deps: AgentDependencies,
   metrics: AgentMetrics,
-  state: ReadinessState,
+  progress: StartupProgress,
   health: Server | undefined,
   signal: AbortSignal | undefined,
 ): Promise<RunningAgent> {
@@ -153,34 +103,34 @@ async function bringUp(
   const nexthopSupport = deps.supportsNexthops();
   nexthopSupport.catch(() => undefined);
   const ext = await discoverExternalInterface(options, deps.hostFacts);
-  logger.info('using external interface', {
-    iface: ext.iface.name,
-    ifaceAddress: ext.ifaceAddress,
-    publicIP: ext.publicIP,
-    mtu: ext.iface.mtu,
-  });
-  const subnetManager = await createSubnetManager(options, ext, metrics, logger);
-  state.subnetManager = subnetManager;
+  logger.info('using external interface', { iface: ext.iface.name, ifaceAddress: ext.ifaceAddress, publicIP: ext.publicIP, mtu: ext.iface.mtu });
+  const datastore = await openDatastore(options, ext, metrics, logger);
+  progress.datastore = datastore;
   // A stop during start-up (say, while waiting for a podCIDR) ends every retry loop at once.
-  const closeOnAbort = (): void => void subnetManager.close();
+  const closeOnAbort = (): void => void datastore.close();
   signal?.addEventListener('abort', closeOnAbort, { once: true });
   try {
-    const config = await subnetManager.getNetworkConfig(signal);
+    const config = await datastore.readNetworkConfig(signal);
     logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
-    const vtepMac = config.backend.type === 'vxlan' ? await currentVtepMac(deps.kernel, config.backend.vni) : undefined;
-    const attrs: LeaseAttrs = {
-      publicIP: ext.publicIP,
-      backendType: config.backend.type,
-      backendData: config.backend.type === 'vxlan' ? { VNI: config.backend.vni, VtepMAC: vtepMac } : null,
-    };
+    const backend = await activateBackend(config.backend, { extLink: externalLinkOf(ext), kernel: deps.kernel });
+    logger.info('backend ready', { type: backend.type, ...backend.summary });
     const previousSubnet = await readPreviousSubnet(options.subnetFile);
-    const lease = await subnetManager.acquireLease({ attrs, config, ...(previousSubnet ? { previousSubnet } : {}) });
-    await writeEnv(options, config, ext, lease, logger);
-    state.subnetFileWritten = true;
-    await subnetManager.start();
+    const lease = await datastore.acquire(
+      {
+        config,
+        attrs: { publicIP: ext.publicIP, backendType: backend.type, backendData: backend.leaseData },
+        decodePeerData: backend.decodePeerData,
+        ...(previousSubnet ? { previousSubnet } : {}),
+      },
+      signal,
+    );
+    progress.lease = lease;
+    await writeEnv(options, config, backend, lease.ownLease(), logger);
+    progress.subnetFileWritten = true;
+    await lease.start();
     const useNexthops = await nexthopSupport;
-    const agent = run(options, config, ext, vtepMac, useNexthops, subnetManager, deps, metrics, logger);
-    state.reconciler = agent.reconciler;
+    const agent = run({ options, config, ext, backend, lease, useNexthops, deps, metrics, logger });
+    progress.reconciler = agent.reconciler;
     return {
       ...agent,
       async stop() {
@@ -189,56 +139,34 @@ async function bringUp(
       },
     };
   } catch (err) {
-    await subnetManager.close();
+    await datastore.close();
     throw err;
   } finally {
     signal?.removeEventListener('abort', closeOnAbort);
   }
 }
 
-async function writeEnv(options: AgentOptions, config: NetworkConfig, ext: ExternalInterface, lease: OwnLease, logger: Logger): Promise<void> {
-  await writeSubnetEnv(options.subnetFile, {
-    network: config.network,
-    subnet: lease.subnet,
-    mtu: podMtu(config.backend, ext.iface.mtu),
-    ipMasq: options.ipMasq,
-  });
+async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backend: ActiveBackend, lease: OwnLease, logger: Logger): Promise<void> {
+  await writeSubnetEnv(options.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.podMtu, ipMasq: options.ipMasq });
   logger.info('wrote subnet file', { path: options.subnetFile, subnet: formatSubnet(lease.subnet) });
 }
 
-function run(
-  options: AgentOptions,
-  config: NetworkConfig,
-  ext: ExternalInterface,
-  vtepMac: string | undefined,
-  useNexthops: boolean,
-  subnetManager: SubnetManager,
-  deps: AgentDependencies,
-  metrics: AgentMetrics,
-  logger: Logger,
-): RunningAgent {
+function run(parts: AgentParts): RunningAgent {
+  const { options, config, ext, backend, lease, deps, metrics, logger } = parts;
   const link = externalLinkOf(ext);
-  const inputs = (): PlanInput | undefined => {
-    const own = subnetManager.ownLease();
-    if (!own) return undefined;
-    return {
-      backend: config.backend,
-      ownSubnet: own.subnet,
-      extLink: link,
-      peers: subnetManager.peers(),
-      ...(vtepMac ? { vtepMac } : {}),
-    };
-  };
   const reconciler = new Reconciler({
     kernel: deps.kernel,
-    inputs,
-    scope: { network: config.network, extLink: link.name, useNexthops },
+    plan: () => {
+      const peers = lease.peers();
+      return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
+    },
+    scope: { network: config.network, extLink: link.name, useNexthops: parts.useNexthops },
     logger,
   });
   const monitor = new KernelMonitor({
-    ownDevices: config.backend.type === 'vxlan' ? [vxlanDeviceName(config.backend.vni)] : [],
+    ownDevices: backend.deviceName ? [backend.deviceName] : [],
     watchedLinks: [link.name],
-    nexthops: useNexthops,
+    nexthops: parts.useNexthops,
     logger,
     onChange: () => reconciler.trigger('kernel changed'),
   });
@@ -248,12 +176,12 @@ function run(
   fatal.catch(() => undefined);
 
   const updateLeaseMetrics = (): void => {
-    metrics.peers.set({ backend: config.backend.type }, subnetManager.peers().length);
-    const expiration = subnetManager.ownLease()?.expiration;
+    metrics.peers.set({ backend: backend.type }, lease.peers().length);
+    const expiration = lease.ownLease().expiration;
     metrics.leaseExpiry.set(expiration ? expiration.getTime() / 1000 : 0);
   };
   updateLeaseMetrics();
-  subnetManager.on('change', () => {
+  lease.on('change', () => {
     updateLeaseMetrics();
     reconciler.trigger('leases changed');
   });
@@ -264,32 +192,14 @@ function run(
     const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
     if (unprompted && result.applied > 0) metrics.driftRepairs.inc();
   });
-  subnetManager.on('own-lease', (lease: OwnLease) => {
-    writeEnv(options, config, ext, lease, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
+  lease.on('own-lease', (own) => {
+    writeEnv(options, config, backend, own, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
   });
-  subnetManager.on('error', (err: Error) => rejectFatal(err));
+  lease.on('fatal', (err) => rejectFatal(err));
 
   let stopping = false;
-  let iptables: IptablesKeeper | undefined;
-  let iptablesStarting: Promise<void> | undefined;
-  const startIptables = async (): Promise<void> => {
-    if (!options.ipMasq && !options.iptablesForwardRules) return;
-    const tools = await detectIptablesTools();
-    // A stop may have come while the tools were being detected.
-    if (stopping) return;
-    iptables = new IptablesKeeper({
-      tools,
-      resyncSeconds: options.iptablesResyncSeconds,
-      logger,
-      onRepair: () => metrics.driftRepairs.inc(),
-      plans: () => {
-        const own = subnetManager.ownLease();
-        if (!own) return [];
-        return planIptables({ network: config.network, ownSubnet: own.subnet, ipMasq: options.ipMasq, forwardRules: options.iptablesForwardRules });
-      },
-    });
-    await iptables.start();
-  };
+  let firewall: IptablesKeeper | undefined;
+  let firewallStarting: Promise<void> | undefined;
   // The monitor and the iptables keeper start after the first pass. Programming thousands of
   // peers would otherwise echo back through the monitor line by line while the batch runs, and
   // the keeper's iptables processes would compete with it for the CPU. One more pass covers
@@ -300,16 +210,27 @@ function run(
     if (stopping) return;
     monitor.start();
     reconciler.trigger('kernel monitor started');
-    iptablesStarting = startIptables().catch((err: unknown) => {
-      logger.error('starting the iptables keeper failed', { error: errorMessage(err) });
-    });
+    firewallStarting = startFirewall({
+      options,
+      config,
+      ownLease: () => lease.ownLease(),
+      logger,
+      onRepair: () => metrics.driftRepairs.inc(),
+      stopping: () => stopping,
+    })
+      .then((keeper) => {
+        firewall = keeper;
+      })
+      .catch((err: unknown) => {
+        logger.error('starting the iptables keeper failed', { error: errorMessage(err) });
+      });
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
-  reconciler.once('reconciled', () => void subnetManager.dataPlaneReady());
+  reconciler.once('reconciled', () => void lease.dataPlaneReady());
   reconciler.start();
 
   return {
-    subnetManager,
+    lease,
     reconciler,
     metrics,
     fatal,
@@ -317,9 +238,9 @@ function run(
       stopping = true;
       monitor.stop();
       reconciler.stop();
-      await iptablesStarting;
-      await iptables?.stop();
-      await subnetManager.close();
+      await firewallStarting;
+      await firewall?.stop();
+      await lease.close();
     },
   };
 }

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'winston';
-import { type OwnershipScope, diffKernelState, planIsEmpty } from '../backend/diff.js';
-import { type PlanInput, planKernelState } from '../backend/plan.js';
+import type { DesiredState } from '../backend/desiredState.js';
+import { type OwnershipScope, diffKernelState } from '../backend/diff.js';
+import { planIsEmpty } from '../kernel/kernelPlan.js';
 import { errorMessage } from '../util/errors.js';
 import type { KernelPort } from '../kernel/kernelPort.js';
 import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
@@ -15,10 +16,16 @@ export interface ReconcileResult {
   readonly reasons: readonly string[];
 }
 
+/** What the backend wants now, and for how many peers (for logs and metrics). */
+export interface PlannedState {
+  readonly desired: DesiredState;
+  readonly peers: number;
+}
+
 export interface ReconcilerOptions {
   readonly kernel: KernelPort;
-  /** The current inputs, read fresh at every pass; undefined while there is no lease yet. */
-  readonly inputs: () => PlanInput | undefined;
+  /** Plans from the current leases, fresh at every pass; undefined while there is nothing to plan. */
+  readonly plan: () => PlannedState | undefined;
   readonly scope: OwnershipScope;
   readonly logger: Logger;
   /** Coalesces bursts of triggers (a relist, a watch response, monitor lines) into one pass. */
@@ -104,12 +111,12 @@ export class Reconciler extends EventEmitter {
   private async reconcileOnce(): Promise<ReconcileResult | undefined> {
     const reasons = [...this.pendingReasons];
     this.pendingReasons.clear();
-    const inputs = this.options.inputs();
-    if (!inputs) return undefined;
     const started = performance.now();
-    const desired = planKernelState(inputs);
+    const planned = this.options.plan();
+    if (!planned) return undefined;
+    const { desired, peers } = planned;
     this.reportSkipped(desired.skipped);
-    const planned = performance.now();
+    const plannedAt = performance.now();
     const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops);
     const read = performance.now();
     const plan = diffKernelState(desired, actual, this.options.scope);
@@ -129,17 +136,17 @@ export class Reconciler extends EventEmitter {
         fdb: plan.fdb.length,
         ip: plan.ip.length,
         failed,
-        peers: inputs.peers.length,
+        peers,
         ms: {
-          plan: Math.round(planned - started),
-          read: Math.round(read - planned),
+          plan: Math.round(plannedAt - started),
+          read: Math.round(read - plannedAt),
           diff: Math.round(diffed - read),
           apply: Math.round(done - diffed),
         },
       });
     }
     this.passes++;
-    return { applied, failed, durationMs: performance.now() - started, peers: inputs.peers.length, reasons };
+    return { applied, failed, durationMs: performance.now() - started, peers, reasons };
   }
 
   /** Says once per peer and reason why a valid lease is not routed, not on every pass. */

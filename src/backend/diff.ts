@@ -1,6 +1,7 @@
 import { type Ipv4Subnet, parseIpv4Cidr, subnetContainsSubnet } from '../net/ipv4.js';
 import { type ActualState, type KernelNexthop, type KernelRoute, WEFT_ROUTE_PROTOCOL } from '../kernel/kernelState.js';
-import type { DesiredState, DesiredVxlanDevice } from './plan.js';
+import type { KernelPlan } from '../kernel/kernelPlan.js';
+import type { DesiredState, DesiredVxlanDevice } from './desiredState.js';
 
 /** What weft may touch: routes of its protocol inside its Network, on its device or the external link. */
 export interface OwnershipScope {
@@ -17,20 +18,6 @@ export interface OwnershipScope {
 function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, deviceName: string | undefined): boolean {
   const inNetwork = subnetContainsSubnet(scope.network, { address: nexthop.id, prefixLength: 32 });
   return inNetwork && (nexthop.dev === scope.extLink || nexthop.dev === deviceName);
-}
-
-/**
- * Batch lines in the order they must run: the device first (everything else hangs off it), then
- * FDB (so a route never points at a MAC the tunnel cannot reach), then neighbours and routes.
- */
-export interface KernelPlan {
-  readonly device: readonly string[];
-  readonly fdb: readonly string[];
-  readonly ip: readonly string[];
-}
-
-export function planIsEmpty(plan: KernelPlan): boolean {
-  return plan.device.length === 0 && plan.fdb.length === 0 && plan.ip.length === 0;
 }
 
 const ZERO_MAC = '00:00:00:00:00:00';

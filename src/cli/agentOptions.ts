@@ -1,8 +1,9 @@
+import type { EtcdConnectionConfig } from '../subnet/etcd/client.js';
 import { FlagError } from '../util/errors.js';
 
 /** The validated, typed form of `weft agent`'s flags. */
 export interface AgentOptions {
-  readonly etcd: EtcdOptions;
+  readonly etcd: EtcdConnectionConfig;
   readonly iface: readonly string[];
   readonly ifaceRegex: readonly string[];
   readonly ifaceCanReach?: string;
@@ -15,6 +16,8 @@ export interface AgentOptions {
   readonly healthzIp: string;
   readonly healthzPort: number;
   readonly kubeSubnetMgr: boolean;
+  /** This node's name in Kubernetes mode (NODE_NAME, which a DaemonSet sets from spec.nodeName). */
+  readonly nodeName?: string;
   readonly kubeconfigFile?: string;
   readonly kubeApiUrl?: string;
   readonly kubeAnnotationPrefix: string;
@@ -22,15 +25,6 @@ export interface AgentOptions {
   readonly verbosity: number;
 }
 
-export interface EtcdOptions {
-  readonly endpoints: readonly string[];
-  readonly prefix: string;
-  readonly keyFile?: string;
-  readonly certFile?: string;
-  readonly caFile?: string;
-  readonly username?: string;
-  readonly password?: string;
-}
 
 /** What commander hands back: camel-cased flag names, already parsed per flag. */
 export type RawAgentFlags = Record<string, unknown>;
@@ -46,7 +40,7 @@ function bool(raw: RawAgentFlags, key: string): boolean {
 }
 
 /** Cross-flag rules that no single flag's parser can check. */
-export function buildAgentOptions(raw: RawAgentFlags): AgentOptions {
+export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {}): AgentOptions {
   const keyFile = str(raw, 'etcdKeyfile');
   const certFile = str(raw, 'etcdCertfile');
   if ((keyFile === undefined) !== (certFile === undefined)) {
@@ -71,6 +65,7 @@ export function buildAgentOptions(raw: RawAgentFlags): AgentOptions {
   const kubeApiUrl = str(raw, 'kubeApiUrl');
   const ifaceCanReach = str(raw, 'ifaceCanReach');
   const publicIp = str(raw, 'publicIp');
+  const nodeName = env['NODE_NAME'] || undefined;
   return {
     etcd: {
       endpoints,
@@ -93,6 +88,7 @@ export function buildAgentOptions(raw: RawAgentFlags): AgentOptions {
     healthzIp: String(raw['healthzIp']),
     healthzPort: Number(raw['healthzPort']),
     kubeSubnetMgr,
+    ...(nodeName ? { nodeName } : {}),
     ...(kubeconfigFile ? { kubeconfigFile } : {}),
     ...(kubeApiUrl ? { kubeApiUrl } : {}),
     kubeAnnotationPrefix: String(raw['kubeAnnotationPrefix']),

@@ -32,5 +32,5 @@ export function parseAgentArgs(argv: readonly string[]): AgentOptions {
     if (err instanceof CommanderError) throw new FlagError(err.message.replace(/^error: /, ''));
     throw err;
   }
-  return buildAgentOptions(command.opts());
+  return buildAgentOptions(command.opts(), process.env);
 }

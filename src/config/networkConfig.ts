@@ -10,29 +10,22 @@ import {
   subnetSize,
   lastAddress,
 } from '../net/ipv4.js';
-import { lookupField, requireObject } from '../util/jsonFields.js';
+import { lookupField, optionalBoolean, requireObject } from '../util/jsonFields.js';
 
-export type BackendType = 'vxlan' | 'host-gw';
-
-export interface VxlanBackendConfig {
-  readonly type: 'vxlan';
-  readonly vni: number;
-  /** UDP port; 0 means the kernel default (8472), as in Flannel. */
-  readonly port: number;
-  readonly gbp: boolean;
-  readonly learning: boolean;
-  readonly directRouting: boolean;
-  /** 0 means "external interface MTU minus the VXLAN overhead". */
-  readonly mtu: number;
+/** What every backend's config has: its type, lowercased as Flannel compares it. */
+export interface BackendSelection {
+  readonly type: string;
 }
 
-export interface HostGwBackendConfig {
-  readonly type: 'host-gw';
+/**
+ * The network config's Backend object before a backend has read it: the datastore layer knows
+ * only its type. The backend registry (src/backend/registry.ts) turns it into a typed config.
+ */
+export interface BackendSection extends BackendSelection {
+  readonly fields: Record<string, unknown>;
 }
 
-export type BackendConfig = VxlanBackendConfig | HostGwBackendConfig;
-
-export interface NetworkConfig {
+export interface NetworkConfig<B extends BackendSelection = BackendSection> {
   readonly network: Ipv4Subnet;
   readonly subnetLen: number;
   readonly subnetMin: number;
@@ -40,7 +33,7 @@ export interface NetworkConfig {
   readonly enableIPv4: boolean;
   readonly enableIPv6: boolean;
   readonly ipv6Network?: string;
-  readonly backend: BackendConfig;
+  readonly backend: B;
   /**
    * Where a host's subnet comes from in Kubernetes mode (weft's own key, not Flannel's):
    * "podCIDR" (default) takes node.spec.podCIDR as Flannel does; "annotations" makes weft
@@ -53,27 +46,22 @@ export interface NetworkConfig {
 export type SubnetSource = 'podCIDR' | 'annotations';
 const SUBNET_SOURCES: readonly SubnetSource[] = ['podCIDR', 'annotations'];
 
-export const VXLAN_DEFAULT_VNI = 1;
-export const VXLAN_KERNEL_DEFAULT_PORT = 8472;
-/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) headers. */
-export const VXLAN_OVERHEAD = 50;
-
 /**
  * Parses the network config JSON exactly as Flannel reads it (Go's encoding/json: key names match
  * case-insensitively, unknown keys are ignored) and applies Flannel's defaults. Every rejection
  * names the field and the value.
  */
-export function parseNetworkConfig(json: string, source = 'network config'): NetworkConfig {
+export function parseNetworkDocument(json: string, source = 'network config'): NetworkConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (err) {
     throw new ConfigError(source, json.slice(0, 80), `is not valid JSON: ${(err as Error).message}`);
   }
-  return validateNetworkConfig(raw);
+  return validateNetworkDocument(raw);
 }
 
-export function validateNetworkConfig(raw: unknown): NetworkConfig {
+export function validateNetworkDocument(raw: unknown): NetworkConfig {
   const root = requireObject(raw, 'network config');
   const enableIPv4 = optionalBoolean(root, 'EnableIPv4', true);
   const enableIPv6 = optionalBoolean(root, 'EnableIPv6', false);
@@ -116,7 +104,7 @@ export function validateNetworkConfig(raw: unknown): NetworkConfig {
     enableIPv4,
     enableIPv6,
     ...(typeof ipv6Network === 'string' && ipv6Network !== '' ? { ipv6Network } : {}),
-    backend: parseBackend(lookupField(root, 'Backend')),
+    backend: backendSection(lookupField(root, 'Backend')),
     subnetSource: parseSubnetSource(lookupField(root, 'SubnetSource')),
   };
 }
@@ -168,61 +156,11 @@ function resolveBound(
   return value;
 }
 
-function parseBackend(raw: unknown): BackendConfig {
-  if (raw === undefined || raw === null) return vxlanDefaults();
-  const backend = requireObject(raw, 'Backend');
-  const typeRaw = lookupField(backend, 'Type') ?? 'vxlan';
-  if (typeRaw === 'vxlan') {
-    return {
-      type: 'vxlan',
-      vni: integerInRange(backend, 'VNI', VXLAN_DEFAULT_VNI, 1, 16_777_215),
-      port: integerInRange(backend, 'Port', 0, 0, 65_535),
-      gbp: optionalBoolean(backend, 'GBP', false, 'Backend.'),
-      learning: optionalBoolean(backend, 'Learning', false, 'Backend.'),
-      directRouting: optionalBoolean(backend, 'DirectRouting', false, 'Backend.'),
-      mtu: integerInRange(backend, 'MTU', 0, 0, 65_535, (v) => v === 0 || v >= 576, 'must be 0 (automatic) or at least 576'),
-    };
-  }
-  if (typeRaw === 'host-gw') return { type: 'host-gw' };
-  throw new ConfigError('Backend.Type', typeRaw, 'must be "vxlan" or "host-gw"');
-}
-
-function vxlanDefaults(): VxlanBackendConfig {
-  return { type: 'vxlan', vni: VXLAN_DEFAULT_VNI, port: 0, gbp: false, learning: false, directRouting: false, mtu: 0 };
-}
-
-function optionalBoolean(obj: Record<string, unknown>, field: string, fallback: boolean, path = ''): boolean {
-  const raw = lookupField(obj, field);
-  if (raw === undefined || raw === null) return fallback;
-  if (typeof raw !== 'boolean') throw new ConfigError(`${path}${field}`, raw, 'must be true or false');
-  return raw;
-}
-
-function integerInRange(
-  obj: Record<string, unknown>,
-  field: string,
-  fallback: number,
-  min: number,
-  max: number,
-  extra?: (value: number) => boolean,
-  extraReason?: string,
-): number {
-  const raw = lookupField(obj, field);
-  if (raw === undefined || raw === null) return fallback;
-  if (!Number.isInteger(raw) || (raw as number) < min || (raw as number) > max) {
-    throw new ConfigError(`Backend.${field}`, raw, `must be an integer in ${min}..${max}`);
-  }
-  if (extra && !extra(raw as number)) throw new ConfigError(`Backend.${field}`, raw, extraReason ?? 'is invalid');
-  return raw as number;
-}
-
-/** The kernel's VXLAN port when the config leaves it at 0. */
-export function effectiveVxlanPort(backend: VxlanBackendConfig): number {
-  return backend.port === 0 ? VXLAN_KERNEL_DEFAULT_PORT : backend.port;
-}
-
-/** MTU handed to pods through subnet.env. */
-export function podMtu(backend: BackendConfig, externalMtu: number): number {
-  if (backend.type === 'host-gw') return externalMtu;
-  return backend.mtu > 0 ? backend.mtu : externalMtu - VXLAN_OVERHEAD;
+/** Flannel's default backend is vxlan; its type is matched case-insensitively ("VXLAN" works). */
+function backendSection(raw: unknown): BackendSection {
+  if (raw === undefined || raw === null) return { type: 'vxlan', fields: {} };
+  const fields = requireObject(raw, 'Backend');
+  const type = lookupField(fields, 'Type') ?? 'vxlan';
+  if (typeof type !== 'string' || type === '') throw new ConfigError('Backend.Type', type, 'must be a backend name such as "vxlan"');
+  return { type: type.toLowerCase(), fields };
 }

@@ -2,7 +2,8 @@ import { execa } from 'execa';
 import { KernelCommandError } from '../util/errors.js';
 
 /**
- * The one place weft spawns processes. Arguments are always an argv array (never a shell
+ * The one place weft spawns processes (one-shot commands here, long-running monitors through
+ * streamLines below). Arguments are always an argv array (never a shell
  * string) and batch input goes over stdin, so no datastore value can be interpreted by a shell.
  */
 export interface CommandResult {
@@ -50,4 +51,30 @@ export async function runJson(argv: readonly string[]): Promise<unknown> {
   } catch (err) {
     throw new KernelCommandError(argv, `output is not JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** A long-running process whose stdout is read line by line. */
+export interface LineStream {
+  /** Settles when the process has exited, for whatever reason. */
+  readonly exited: Promise<void>;
+  kill(): void;
+}
+
+/**
+ * Starts a long-running command (`ip monitor`) and hands its stdout to `onLines` as whole lines,
+ * one call per chunk read, so a burst of lines costs one callback. stderr is discarded.
+ */
+export function streamLines(argv: readonly [string, ...string[]], onLines: (lines: readonly string[]) => void): LineStream {
+  const [file, ...args] = argv;
+  const child = execa(file, args, { buffer: false, stdin: 'ignore', stderr: 'ignore', reject: false });
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    if (lines.length > 0) onLines(lines);
+  });
+  return {
+    exited: child.then(() => undefined),
+    kill: () => void child.kill(),
+  };
 }

@@ -1,5 +1,5 @@
-import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'winston';
+import { type LineStream, streamLines } from './exec.js';
 import { WEFT_ROUTE_PROTOCOL } from './kernelState.js';
 
 export interface KernelMonitorOptions {
@@ -42,7 +42,7 @@ export function monitorLineFilter(ownDevices: readonly string[], watchedLinks: r
  * A monitor that dies is restarted; the periodic resync covers the gap.
  */
 export class KernelMonitor {
-  private readonly children = new Set<ResultPromise>();
+  private readonly children = new Set<LineStream>();
   private stopped = false;
   private readonly interesting: (line: string) => boolean;
 
@@ -63,19 +63,14 @@ export class KernelMonitor {
 
   private spawn(argv: [string, ...string[]]): void {
     if (this.stopped) return;
-    const [file, ...args] = argv;
-    const child = execa(file, args, { buffer: false, stdin: 'ignore', stderr: 'ignore', reject: false });
-    this.children.add(child);
-    let partial = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      // One notification per chunk: our own batch of 30000 changes echoes back as thousands of
-      // lines, and the reconciler only needs to hear "something changed" once.
+    // One notification per chunk: our own batch of 30000 changes echoes back as thousands of
+    // lines, and the reconciler only needs to hear "something changed" once.
+    const child = streamLines(argv, (lines) => {
       const relevant = lines.find((line) => this.interesting(line));
       if (relevant !== undefined) this.options.onChange(relevant);
     });
-    void child.then(() => {
+    this.children.add(child);
+    void child.exited.then(() => {
       this.children.delete(child);
       if (this.stopped) return;
       this.options.logger.warn('kernel monitor exited; restarting', { command: argv.join(' ') });

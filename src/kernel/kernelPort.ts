@@ -1,4 +1,4 @@
-import type { KernelPlan } from '../backend/diff.js';
+import type { KernelPlan } from './kernelPlan.js';
 import { type BatchFailure, runBatch } from './iprouteBatch.js';
 import { readActualState } from './kernelReader.js';
 import type { ActualState } from './kernelState.js';

@@ -1,8 +1,17 @@
 import { InterfaceSelectionError } from '../util/errors.js';
 import type { HostFacts } from '../kernel/hostFacts.js';
-import type { ExternalLink } from '../backend/plan.js';
 import { type Ipv4Subnet, ipv4ToNumber, maskOf, parseIpv4, isUsableUnicastIpv4 } from './ipv4.js';
 import type { HostInterface, InterfaceAddress, RouteLookup } from './hostInterface.js';
+
+/** The underlay link as the backends plan over it. */
+export interface ExternalLink {
+  readonly name: string;
+  /** Address VXLAN packets leave from. */
+  readonly address: string;
+  readonly mtu: number;
+  /** The underlay subnet: peers inside it are on our L2 segment. */
+  readonly subnet: Ipv4Subnet;
+}
 
 export interface ExternalInterface {
   readonly iface: HostInterface;

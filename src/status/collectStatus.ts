@@ -1,71 +1,23 @@
 import type { Logger } from 'winston';
 import type { AgentOptions } from '../cli/agentOptions.js';
-import { type NetworkConfig, parseNetworkConfig } from '../config/networkConfig.js';
-import { DatastoreError } from '../util/errors.js';
-import { planKernelState, vxlanDeviceName } from '../backend/plan.js';
+import type { ActiveBackend } from '../backend/backend.js';
+import { type AgentNetworkConfig, type PeerData, activateBackend, parseNetworkConfig } from '../backend/registry.js';
 import { kernelHostFacts } from '../kernel/hostFacts.js';
+import { iprouteKernel } from '../kernel/kernelPort.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
-import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
+import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
-import { createEtcdClient } from '../subnet/etcd/client.js';
-import { storedLeaseFromKv } from '../subnet/etcd/etcdSubnetManager.js';
-import { type PeerLease, ownedSubnet } from '../subnet/lease.js';
-import { LeaseStore } from '../subnet/leaseStore.js';
-import { PeerSet } from '../subnet/peerSet.js';
-import { type HostStatus, deviceProblems, peerStatuses } from './peerStatus.js';
+import { readEtcdView } from '../subnet/etcd/view.js';
+import type { PeerDataDecoder, PeerLease } from '../subnet/lease.js';
+import { DatastoreError } from '../util/errors.js';
+import { type HostStatus, peerStatuses } from './peerStatus.js';
 
 interface DatastoreView {
-  readonly config: NetworkConfig;
+  readonly config: AgentNetworkConfig;
   readonly ownSubnet?: Ipv4Subnet;
   /** ISO time; absent for a reservation or a node's podCIDR, which never expire. */
   readonly expiration?: string;
-  readonly peers: readonly PeerLease[];
-}
-
-async function readEtcdView(options: AgentOptions, ext: ExternalInterface, logger: Logger): Promise<DatastoreView> {
-  const client = await createEtcdClient(options.etcd);
-  try {
-    const configText = await client.get(`${options.etcd.prefix}/config`).string();
-    if (configText === null) throw new DatastoreError(`no network config at ${options.etcd.prefix}/config`);
-    const config = parseNetworkConfig(configText, `${options.etcd.prefix}/config`);
-    const subnetsPrefix = `${options.etcd.prefix}/subnets/`;
-    const listing = await client.getAll().prefix(subnetsPrefix).exec();
-    const store = new LeaseStore();
-    store.replaceAll(
-      listing.kvs.map((kv) => storedLeaseFromKv(kv, subnetsPrefix)),
-      Number(listing.header.revision),
-    );
-    const own = listing.kvs
-      .map((kv) => ({ kv, subnet: ownedSubnet(kv.key.toString().slice(subnetsPrefix.length), kv.value.toString(), config, ext.publicIP) }))
-      .find((candidate) => candidate.subnet !== undefined);
-    const ownKv = own?.kv;
-    const ownSubnet = own?.subnet;
-    const ttl = ownKv && String(ownKv.lease) !== '0' ? await client.leaseClient.leaseTimeToLive({ ID: ownKv.lease }) : undefined;
-    const peers = new PeerSet(store, { config, ...(ownSubnet ? { ownSubnet } : {}), forbidden: [ext.ifaceSubnet] }, logger).peers();
-    return {
-      config,
-      ...(ownSubnet ? { ownSubnet } : {}),
-      ...(ttl && Number(ttl.TTL) > 0 ? { expiration: new Date(Date.now() + Number(ttl.TTL) * 1000).toISOString() } : {}),
-      peers,
-    };
-  } finally {
-    client.close();
-  }
-}
-
-async function readKubeView(options: AgentOptions, ext: ExternalInterface, logger: Logger): Promise<DatastoreView> {
-  const kube = await import('../subnet/kube/index.js');
-  return kube.readKubeView(
-    {
-      ...(options.kubeconfigFile ? { kubeconfigFile: options.kubeconfigFile } : {}),
-      ...(options.kubeApiUrl ? { kubeApiUrl: options.kubeApiUrl } : {}),
-      nodeName: process.env['NODE_NAME'],
-      kubeAnnotationPrefix: options.kubeAnnotationPrefix,
-      netConfigPath: options.netConfigPath,
-      forbidden: [ext.ifaceSubnet],
-    },
-    logger,
-  );
+  readonly peers: readonly PeerLease<PeerData>[];
 }
 
 /**
@@ -75,26 +27,45 @@ async function readKubeView(options: AgentOptions, ext: ExternalInterface, logge
  */
 export async function collectStatus(options: AgentOptions, logger: Logger): Promise<HostStatus> {
   const ext = await discoverExternalInterface(options, kernelHostFacts);
-  const { config, ownSubnet, expiration, peers } = options.kubeSubnetMgr ? await readKubeView(options, ext, logger) : await readEtcdView(options, ext, logger);
+  const extLink = externalLinkOf(ext);
+  const forbidden = [ext.ifaceSubnet];
+  let backend: ActiveBackend | undefined;
+  // The backend is prepared as the agent would (vxlan reads the device's VTEP MAC) once the
+  // datastore has said which backend the network uses.
+  const decoderFor = async (config: AgentNetworkConfig): Promise<PeerDataDecoder<PeerData>> => {
+    backend = await activateBackend(config.backend, { extLink, kernel: iprouteKernel });
+    return backend.decodePeerData;
+  };
+  const view: DatastoreView = options.kubeSubnetMgr
+    ? await (await import('../subnet/kube/index.js')).readKubeView(
+        {
+          ...(options.kubeconfigFile ? { kubeconfigFile: options.kubeconfigFile } : {}),
+          ...(options.kubeApiUrl ? { kubeApiUrl: options.kubeApiUrl } : {}),
+          nodeName: options.nodeName,
+          kubeAnnotationPrefix: options.kubeAnnotationPrefix,
+          netConfigPath: options.netConfigPath,
+          forbidden,
+          parseConfig: parseNetworkConfig,
+        },
+        decoderFor,
+        logger,
+      )
+    : await readEtcdView({ connection: options.etcd, parseConfig: parseNetworkConfig, publicIP: ext.publicIP, forbidden }, decoderFor, logger);
+  if (!backend) throw new DatastoreError('the datastore view was read without its backend');
+  const { config, ownSubnet, expiration, peers } = view;
   const useNexthops = await kernelSupportsNexthops();
-  const deviceName = config.backend.type === 'vxlan' ? vxlanDeviceName(config.backend.vni) : undefined;
-  const actual = await readActualState(deviceName, useNexthops);
+  const actual = await readActualState(backend.deviceName, useNexthops);
   const network = formatSubnet(config.network);
   if (!ownSubnet) return { backend: config.backend.type, network, peers: [], skipped: [], healthy: false };
-  const desired = planKernelState({
-    backend: config.backend,
-    ownSubnet,
-    extLink: externalLinkOf(ext),
-    ...(actual.device?.mac ? { vtepMac: actual.device.mac } : {}),
-    peers,
-  });
-  const statuses = peerStatuses(peers, desired, actual, useNexthops);
-  const device = deviceName ? { name: deviceName, present: actual.device !== undefined, problems: deviceProblems(desired, actual) } : undefined;
+  const desired = backend.plan(ownSubnet, peers);
+  const statuses = peerStatuses(peers, desired, actual, useNexthops, backend.peerChecker(desired, actual));
+  const device = backend.deviceName ? { name: backend.deviceName, present: actual.device !== undefined, problems: backend.deviceProblems(desired, actual) } : undefined;
   return {
     backend: config.backend.type,
     network,
     lease: { subnet: formatSubnet(ownSubnet), ...(expiration ? { expiration } : {}) },
     ...(device ? { device } : {}),
+    ...(backend.statusColumn ? { detailColumn: backend.statusColumn } : {}),
     peers: statuses,
     skipped: desired.skipped,
     healthy: statuses.every((p) => p.problems.length === 0) && (device?.problems.length ?? 0) === 0,

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import type { BackendConfig, NetworkConfig } from '../config/networkConfig.js';
+import type { BackendSelection, NetworkConfig } from '../config/networkConfig.js';
 import { isPlainObject, lookupField } from '../util/jsonFields.js';
 import {
   type Ipv4Subnet,
@@ -26,20 +26,29 @@ export interface RawLease {
   readonly value: string;
 }
 
-/** A peer lease that passed validation: every field is typed and safe to hand to the kernel. */
-export interface PeerLease {
+/**
+ * A peer lease that passed validation: every field is typed and safe to hand to the kernel.
+ * `data` is the backend's own reading of BackendData (a tagged union in the backend layer); the
+ * datastore layer carries it without knowing what it holds.
+ */
+export interface PeerLease<D = unknown> {
   readonly key: string;
   readonly subnet: Ipv4Subnet;
   readonly publicIP: string;
-  readonly backendType: BackendConfig['type'];
-  /** Present for vxlan peers. */
-  readonly vxlan?: { readonly vni: number; readonly vtepMac: string };
+  readonly backendType: string;
+  readonly data: D;
 }
 
-export type LeaseValidation = { ok: true; lease: PeerLease } | { ok: false; reason: string };
+export type DecodeResult<D> = { readonly ok: true; readonly data: D } | { readonly ok: false; readonly reason: string };
 
-export interface LeaseValidationContext {
-  readonly config: NetworkConfig;
+/** The backend's check of a peer's BackendData, handed to the datastore layer by the agent. */
+export type PeerDataDecoder<D> = (backendData: unknown) => DecodeResult<D>;
+
+export type LeaseValidation<D> = { ok: true; lease: PeerLease<D> } | { ok: false; reason: string };
+
+export interface LeaseValidationContext<D> {
+  readonly config: NetworkConfig<BackendSelection>;
+  readonly decodePeerData: PeerDataDecoder<D>;
   /** This host's own subnet: a peer claiming it (or overlapping it) would hijack our traffic. */
   readonly ownSubnet?: Ipv4Subnet;
   /** Subnets no peer may claim, such as the underlay's own. */
@@ -75,24 +84,12 @@ export function parseLeaseAttrs(value: string): LeaseAttrs | undefined {
   return { publicIP, backendType, backendData: lookupField(raw, 'BackendData') ?? null };
 }
 
-const MAC_PATTERN = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
-
-/** A MAC usable as a VTEP address: well-formed, not multicast/broadcast, not all zeros. */
-export function parseUnicastMac(text: unknown): string | undefined {
-  if (typeof text !== 'string') return undefined;
-  const mac = text.toLowerCase();
-  if (!MAC_PATTERN.test(mac)) return undefined;
-  const firstOctet = parseInt(mac.slice(0, 2), 16);
-  if ((firstOctet & 1) === 1 || mac === '00:00:00:00:00:00') return undefined;
-  return mac;
-}
-
 /**
  * Decides whether a peer lease is safe to route. Datastore content is untrusted: a lease that
  * claims our subnet, lies outside Network, or names a broadcast endpoint would let one bad record
  * black-hole or hijack traffic, so anything not provably well-formed is rejected with a reason.
  */
-export function validatePeerLease(raw: RawLease, ctx: LeaseValidationContext): LeaseValidation {
+export function validatePeerLease<D>(raw: RawLease, ctx: LeaseValidationContext<D>): LeaseValidation<D> {
   const subnet = parseSubnetKey(raw.key);
   if (!subnet) return { ok: false, reason: `key ${JSON.stringify(raw.key)} is not a subnet key like 10.5.52.0-24` };
   return validatePeerClaim(raw.key, subnet, raw.value, ctx);
@@ -102,7 +99,7 @@ export function validatePeerLease(raw: RawLease, ctx: LeaseValidationContext): L
  * The checks every datastore shares once the claimed subnet is known: `key` names the claim in
  * logs, `value` carries Flannel's lease attributes (PublicIP, BackendType, BackendData).
  */
-export function validatePeerClaim(key: string, subnet: Ipv4Subnet, value: string, ctx: LeaseValidationContext): LeaseValidation {
+export function validatePeerClaim<D>(key: string, subnet: Ipv4Subnet, value: string, ctx: LeaseValidationContext<D>): LeaseValidation<D> {
   const { config } = ctx;
   if (!subnetContainsSubnet(config.network, subnet)) {
     return { ok: false, reason: `subnet ${formatSubnet(subnet)} is outside Network ${formatSubnet(config.network)}` };
@@ -134,23 +131,11 @@ export function validatePeerClaim(key: string, subnet: Ipv4Subnet, value: string
       reason: `BackendType ${JSON.stringify(attrs.backendType)} does not match ours (${config.backend.type})`,
     };
   }
-  // Literals, not a spread of shared fields: V8 (Node 20) gives every object built by spreading
+  const decoded = ctx.decodePeerData(attrs.backendData);
+  if (!decoded.ok) return { ok: false, reason: decoded.reason };
+  // A literal, not a spread of shared fields: V8 (Node 20) gives every object built by spreading
   // and then adding keys a map of its own, about 300 bytes per peer and 3 MB at 10000 peers.
-  if (config.backend.type === 'host-gw') return { ok: true, lease: { key, subnet, publicIP: publicIP.toString(), backendType: 'host-gw' } };
-
-  if (!isPlainObject(attrs.backendData)) return { ok: false, reason: 'BackendData is missing for a vxlan lease' };
-  const vtepMac = parseUnicastMac(lookupField(attrs.backendData, 'VtepMAC'));
-  if (!vtepMac) {
-    return {
-      ok: false,
-      reason: `VtepMAC ${JSON.stringify(lookupField(attrs.backendData, 'VtepMAC'))} is not a unicast MAC`,
-    };
-  }
-  const vni = lookupField(attrs.backendData, 'VNI') ?? config.backend.vni;
-  if (vni !== config.backend.vni) {
-    return { ok: false, reason: `VNI ${JSON.stringify(vni)} does not match ours (${config.backend.vni})` };
-  }
-  return { ok: true, lease: { key, subnet, publicIP: publicIP.toString(), backendType: 'vxlan', vxlan: { vni: config.backend.vni, vtepMac } } };
+  return { ok: true, lease: { key, subnet, publicIP: publicIP.toString(), backendType: attrs.backendType, data: decoded.data } };
 }
 
 /** True when the lease value names this address as its PublicIP, the test Flannel uses to find "our" lease. */
@@ -166,7 +151,7 @@ export function leaseNamesPublicIP(value: string, publicIP: string): boolean {
  * PublicIP and fits the Network with the configured length. Reservations may sit outside
  * [SubnetMin, SubnetMax], so the range is not checked. Undefined for anyone else's lease.
  */
-export function ownedSubnet(key: string, value: string, config: NetworkConfig, publicIP: string): Ipv4Subnet | undefined {
+export function ownedSubnet(key: string, value: string, config: NetworkConfig<BackendSelection>, publicIP: string): Ipv4Subnet | undefined {
   const subnet = parseSubnetKey(key);
   if (!subnet || subnet.prefixLength !== config.subnetLen || !subnetContainsSubnet(config.network, subnet)) return undefined;
   // The substring test spares a JSON parse of every other host's lease.

@@ -8,37 +8,37 @@ import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js'
 export type InvalidLeaseListener = (key: string, reason: string) => void;
 
 /** How a stored lease becomes a peer: etcd keys name the subnet, Node leases carry it in the value. */
-export type LeaseValidator = (lease: RawLease, context: LeaseValidationContext) => LeaseValidation;
+export type LeaseValidator<D> = (lease: RawLease, context: LeaseValidationContext<D>) => LeaseValidation<D>;
 
 /**
  * The validated view of a LeaseStore: only leases that pass validatePeerLease. Validation results
  * are cached per (key, value) so a relist of 10000 unchanged leases costs no re-validation, and
  * each distinct bad lease is reported exactly once rather than on every resync.
  */
-export class PeerSet {
-  private readonly verdicts = new Map<string, { value: string; peer?: PeerLease }>();
+export class PeerSet<D> {
+  private readonly verdicts = new Map<string, { value: string; peer?: PeerLease<D> }>();
   private cachedVersion = -1;
-  private cachedPeers: PeerLease[] = [];
+  private cachedPeers: PeerLease<D>[] = [];
   private readonly conflictReports = new ReportOncePerKey();
 
   constructor(
     private readonly store: LeaseStore,
-    private context: LeaseValidationContext,
+    private context: LeaseValidationContext<D>,
     private readonly logger: Logger,
     private readonly onInvalid?: InvalidLeaseListener,
-    private readonly validate: LeaseValidator = validatePeerLease,
+    private readonly validate: LeaseValidator<D> = validatePeerLease,
   ) {}
 
   /** Our own subnet changes after a re-acquire; every verdict depends on it. */
-  setContext(context: LeaseValidationContext): void {
+  setContext(context: LeaseValidationContext<D>): void {
     this.context = context;
     this.verdicts.clear();
     this.cachedVersion = -1;
   }
 
-  peers(): readonly PeerLease[] {
+  peers(): readonly PeerLease<D>[] {
     if (this.cachedVersion === this.store.version) return this.cachedPeers;
-    const candidates: Array<{ peer: PeerLease; created: number }> = [];
+    const candidates: Array<{ peer: PeerLease<D>; created: number }> = [];
     const seen = new Set<string>();
     for (const lease of this.store.all()) {
       seen.add(lease.key);
@@ -67,10 +67,10 @@ export class PeerSet {
    * claim would otherwise steal the first host's traffic. The first claim (oldest key) wins;
    * later ones are rejected and reported once.
    */
-  private resolveConflicts(candidates: Array<{ peer: PeerLease; created: number }>): PeerLease[] {
+  private resolveConflicts(candidates: Array<{ peer: PeerLease<D>; created: number }>): PeerLease<D>[] {
     candidates.sort((a, b) => a.created - b.created || a.peer.key.localeCompare(b.peer.key));
-    const owners = new Map<number, PeerLease>();
-    const accepted: PeerLease[] = [];
+    const owners = new Map<number, PeerLease<D>>();
+    const accepted: PeerLease<D>[] = [];
     const conflicts: KeyedReason[] = [];
     for (const { peer } of candidates) {
       const owner = owners.get(peer.subnet.address);

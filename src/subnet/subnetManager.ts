@@ -1,43 +1,75 @@
 import type { EventEmitter } from 'node:events';
-import type { NetworkConfig } from '../config/networkConfig.js';
+import type { BackendSelection, NetworkConfig } from '../config/networkConfig.js';
 import type { Ipv4Subnet } from '../net/ipv4.js';
-import type { LeaseAttrs, PeerLease } from './lease.js';
+import type { LeaseAttrs, PeerDataDecoder, PeerLease } from './lease.js';
 
 /** This host's lease as the datastore holds it. */
 export interface OwnLease {
   readonly subnet: Ipv4Subnet;
-  /** undefined for a reservation, which never expires. */
+  /** undefined for a reservation or a node's podCIDR, which never expire. */
   readonly expiration?: Date;
 }
 
-export interface AcquireRequest {
+export interface AcquireRequest<C, D> {
+  readonly config: C;
   readonly attrs: LeaseAttrs;
-  readonly config: NetworkConfig;
   /** The subnet a previous run used (from subnet.env), tried before a random one. */
   readonly previousSubnet?: Ipv4Subnet;
+  /** The backend's check of each peer's BackendData. */
+  readonly decodePeerData: PeerDataDecoder<D>;
+}
+
+/** Bounded on purpose: it becomes a metric label. The log line carries the detail. */
+export type WatchRestartReason = 'disconnected' | 'cancelled' | 'expired';
+
+/** What a datastore reports as it works; the agent turns these into metrics. */
+export interface DatastoreListener {
+  /** A call failed and will be retried. */
+  readonly onDatastoreError?: (error: Error) => void;
+  readonly onInvalidLease?: (key: string, reason: string) => void;
+  readonly onWatchRestart?: (reason: WatchRestartReason) => void;
 }
 
 /**
- * The seam between datastores and the rest of weft. Implementations (etcd, Kubernetes API) keep
- * the lease renewed and the peer set current; consumers read the full current state whenever
- * `change` fires, so a missed notification can only delay convergence, never lose a peer.
- *
- * Events: `change` (peers or own lease changed), `own-lease` (OwnLease: the subnet was
- * re-acquired and may differ), `datastore-error` (Error: a call failed and will be retried).
+ * The first phase of a datastore (etcd or the Kubernetes API): read the network config, then
+ * acquire this host's lease. Acquiring yields a SubnetLease, ready to use: there is no object
+ * that exists before its lease does.
  */
-export interface SubnetManager extends EventEmitter {
-  getNetworkConfig(signal?: AbortSignal): Promise<NetworkConfig>;
-  acquireLease(request: AcquireRequest): Promise<OwnLease>;
-  /** Begins the peer watch, periodic relist and lease renewal; call after acquireLease. */
+export interface Datastore<C extends NetworkConfig<BackendSelection>> {
+  /** Waits (and says why) until the config exists and is valid, unless `signal` or close() ends it. */
+  readNetworkConfig(signal?: AbortSignal): Promise<C>;
+  acquire<D>(request: AcquireRequest<C, D>, signal?: AbortSignal): Promise<SubnetLease<D>>;
+  /** When a datastore call last succeeded (ms since epoch), for readiness. */
+  lastContact(): number;
+  /** Ends every retry loop and closes the connection; idempotent. Closes the SubnetLease too. */
+  close(): Promise<void>;
+}
+
+/** Events of a held lease: the full state is read back through ownLease() and peers(). */
+export interface SubnetLeaseEvents {
+  /** Peers or the own lease changed. */
+  change: [];
+  /** The lease was re-acquired and its subnet may differ. */
+  'own-lease': [OwnLease];
+  /** Unrecoverable, e.g. the subnet range is exhausted on re-acquire. */
+  fatal: [Error];
+}
+
+/**
+ * The second phase: a held lease kept renewed, and the peer set kept current. Consumers read the
+ * full current state whenever `change` fires, so a missed notification can only delay
+ * convergence, never lose a peer.
+ */
+export interface SubnetLease<D> extends EventEmitter<SubnetLeaseEvents> {
+  ownLease(): OwnLease;
+  peers(): readonly PeerLease<D>[];
+  /** Begins the peer watch, periodic relist and lease renewal. */
   start(): Promise<void>;
-  ownLease(): OwnLease | undefined;
-  peers(): readonly PeerLease[];
   /**
-   * The first reconcile has programmed the kernel. The Kubernetes manager then clears the node's
-   * NetworkUnavailable condition; etcd has nothing to announce.
+   * The first reconcile has programmed the kernel. The Kubernetes datastore then clears the
+   * node's NetworkUnavailable condition; etcd has nothing to announce.
    */
   dataPlaneReady(): Promise<void>;
-  /** When a datastore call last succeeded (ms since epoch), for readiness. */
   lastContact(): number;
   close(): Promise<void>;
 }

@@ -1,11 +1,12 @@
 import { jest } from '@jest/globals';
 import type { Etcd3 } from 'etcd3';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseNetworkConfig, type NetworkConfig } from '../../src/config/networkConfig.js';
+import { type AgentNetworkConfig as NetworkConfig, type PeerData, parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
 import { SubnetExhaustedError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { formatSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
-import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/etcdSubnetManager.js';
+import { EtcdDatastore, type EtcdDatastoreOptions } from '../../src/subnet/etcd/etcdSubnetManager.js';
+import type { SubnetLease } from '../../src/subnet/subnetManager.js';
 import { serializeLeaseAttrs, type LeaseAttrs } from '../../src/subnet/lease.js';
 import { createEtcdClient } from '../../src/subnet/etcd/client.js';
 import { EtcdServer } from '../helpers/etcdServer.js';
@@ -27,14 +28,20 @@ function vxlanAttrs(publicIP: string, macTail = 1): LeaseAttrs {
   return { publicIP, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: `02:42:00:00:${tail.slice(0, 2)}:${tail.slice(2)}` } };
 }
 
+type Manager = EtcdDatastore<NetworkConfig>;
+
+function acquire(m: Manager, request: { config: NetworkConfig; attrs: LeaseAttrs; previousSubnet?: Ipv4Subnet }): Promise<SubnetLease<PeerData>> {
+  return m.acquire({ ...request, decodePeerData: peerDataDecoder(request.config.backend) });
+}
+
 function hostIp(i: number): string {
   return `192.168.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 }
 
-describe('EtcdSubnetManager against a real etcd', () => {
+describe('EtcdDatastore against a real etcd', () => {
   let server: EtcdServer;
   let admin: Etcd3;
-  const managers: EtcdSubnetManager[] = [];
+  const managers: Manager[] = [];
   const clients: Etcd3[] = [];
   let testPrefix: string;
   let counter = 0;
@@ -61,10 +68,10 @@ describe('EtcdSubnetManager against a real etcd', () => {
     return parseNetworkConfig(json);
   }
 
-  async function manager(overrides: Partial<EtcdSubnetManagerOptions> = {}): Promise<EtcdSubnetManager> {
+  async function manager(overrides: Partial<EtcdDatastoreOptions<NetworkConfig>> = {}): Promise<Manager> {
     const client = await createEtcdClient({ endpoints: [server.endpoint], prefix: testPrefix });
     clients.push(client);
-    const m = new EtcdSubnetManager({ client, prefix: testPrefix, logger: silentLogger(), renewMarginMinutes: 60, ...overrides });
+    const m = new EtcdDatastore({ client, prefix: testPrefix, parseConfig: parseNetworkConfig, logger: silentLogger(), renewMarginMinutes: 60, ...overrides });
     managers.push(m);
     return m;
   }
@@ -75,7 +82,7 @@ describe('EtcdSubnetManager against a real etcd', () => {
 
   it('waits for the network config to appear', async () => {
     const m = await manager();
-    const pending = m.getNetworkConfig();
+    const pending = m.readNetworkConfig();
     await sleep(300);
     await writeConfig({ Network: '10.9.0.0/16' });
     expect(formatSubnet((await pending).network)).toBe('10.9.0.0/16');
@@ -84,7 +91,7 @@ describe('EtcdSubnetManager against a real etcd', () => {
   it('waits out an invalid config until it is fixed', async () => {
     await admin.put(`${testPrefix}/config`).value('{"Network":"10.9.1.0/16"}');
     const m = await manager();
-    const pending = m.getNetworkConfig();
+    const pending = m.readNetworkConfig();
     await sleep(300);
     await writeConfig({ Network: '10.9.0.0/16' });
     expect(formatSubnet((await pending).network)).toBe('10.9.0.0/16');
@@ -93,7 +100,7 @@ describe('EtcdSubnetManager against a real etcd', () => {
   it('gives 50 agents acquiring at once 50 distinct subnets', async () => {
     const config = await writeConfig({ Network: '10.10.0.0/16', SubnetMin: '10.10.1.0', SubnetMax: '10.10.80.0' });
     const ms = await Promise.all(Array.from({ length: 50 }, () => manager()));
-    const leases = await Promise.all(ms.map((m, i) => m.acquireLease({ config, attrs: vxlanAttrs(hostIp(i), i) })));
+    const leases = await Promise.all(ms.map(async (m, i) => (await acquire(m, { config, attrs: vxlanAttrs(hostIp(i), i) })).ownLease()));
     const subnets = leases.map((l) => formatSubnet(l.subnet));
     expect(new Set(subnets).size).toBe(50);
     expect((await leaseKeys()).length).toBe(50);
@@ -102,7 +109,7 @@ describe('EtcdSubnetManager against a real etcd', () => {
 
   it('binds each lease to a 24 h etcd lease', async () => {
     const config = await writeConfig({ Network: '10.11.0.0/16' });
-    const lease = await (await manager()).acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
+    const lease = await (await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.1') })).ownLease();
     const kv = (await admin.getAll().prefix(`${testPrefix}/subnets/`).exec()).kvs[0]!;
     expect(kv.key.toString()).toBe(`${testPrefix}/subnets/${formatSubnet(lease.subnet).replace('/', '-')}`);
     expect(JSON.parse(kv.value.toString())).toEqual({
@@ -117,9 +124,9 @@ describe('EtcdSubnetManager against a real etcd', () => {
 
   it('keeps the subnet across a restart with the same PublicIP', async () => {
     const config = await writeConfig({ Network: '10.12.0.0/16' });
-    const first = await (await manager()).acquireLease({ config, attrs: vxlanAttrs('192.168.0.7') });
+    const first = await (await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.7') })).ownLease();
     await managers[0]!.close();
-    const second = await (await manager()).acquireLease({ config, attrs: vxlanAttrs('192.168.0.7', 99) });
+    const second = await (await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.7', 99) })).ownLease();
     expect(formatSubnet(second.subnet)).toBe(formatSubnet(first.subnet));
     expect(await leaseKeys()).toHaveLength(1);
     const value = await admin.get(`${testPrefix}/subnets/${formatSubnet(first.subnet).replace('/', '-')}`).json();
@@ -128,21 +135,21 @@ describe('EtcdSubnetManager against a real etcd', () => {
 
   it('prefers the subnet from the previous subnet.env when it is free', async () => {
     const config = await writeConfig({ Network: '10.13.0.0/16' });
-    const lease = await (await manager()).acquireLease({ config, attrs: vxlanAttrs('192.168.0.8'), previousSubnet: cidr('10.13.77.0/24') });
+    const lease = await (await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.8'), previousSubnet: cidr('10.13.77.0/24') })).ownLease();
     expect(formatSubnet(lease.subnet)).toBe('10.13.77.0/24');
   });
 
   it('does not take the previous subnet when another host holds it', async () => {
     const config = await writeConfig({ Network: '10.13.0.0/16' });
     await admin.put(`${testPrefix}/subnets/10.13.77.0-24`).value(serializeLeaseAttrs(vxlanAttrs('192.168.0.99')));
-    const lease = await (await manager()).acquireLease({ config, attrs: vxlanAttrs('192.168.0.8'), previousSubnet: cidr('10.13.77.0/24') });
+    const lease = await (await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.8'), previousSubnet: cidr('10.13.77.0/24') })).ownLease();
     expect(formatSubnet(lease.subnet)).not.toBe('10.13.77.0/24');
   });
 
   it('honours a reservation naming our PublicIP, even outside SubnetMin..SubnetMax, and keeps it lease-free', async () => {
     const config = await writeConfig({ Network: '10.14.0.0/16', SubnetMin: '10.14.10.0', SubnetMax: '10.14.20.0' });
     await admin.put(`${testPrefix}/subnets/10.14.200.0-24`).value(serializeLeaseAttrs(vxlanAttrs('192.168.3.3')));
-    const lease = await (await manager()).acquireLease({ config, attrs: vxlanAttrs('192.168.3.3') });
+    const lease = await (await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.3.3') })).ownLease();
     expect(formatSubnet(lease.subnet)).toBe('10.14.200.0/24');
     expect(lease.expiration).toBeUndefined();
     const kv = (await admin.getAll().prefix(`${testPrefix}/subnets/`).exec()).kvs[0]!;
@@ -153,17 +160,17 @@ describe('EtcdSubnetManager against a real etcd', () => {
     const config = await writeConfig({ Network: '10.15.0.0/24', SubnetLen: 26, SubnetMin: '10.15.0.64', SubnetMax: '10.15.0.192' });
     await admin.put(`${testPrefix}/subnets/10.15.0.64-26`).value(serializeLeaseAttrs(vxlanAttrs('192.168.9.9')));
     await admin.put(`${testPrefix}/subnets/10.15.0.128-26`).value(serializeLeaseAttrs(vxlanAttrs('192.168.9.10')));
-    const lease = await (await manager()).acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
+    const lease = await (await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.1') })).ownLease();
     expect(formatSubnet(lease.subnet)).toBe('10.15.0.192/26');
   });
 
   it('fails with SubnetExhaustedError when the range is full', async () => {
     const config = await writeConfig({ Network: '10.16.0.0/24', SubnetLen: 26 });
     const ms = await Promise.all([1, 2, 3].map(() => manager()));
-    await Promise.all(ms.map((m, i) => m.acquireLease({ config, attrs: vxlanAttrs(hostIp(i)) })));
+    await Promise.all(ms.map(async (m, i) => (await acquire(m, { config, attrs: vxlanAttrs(hostIp(i)) })).ownLease()));
     const late = await manager();
-    await expect(late.acquireLease({ config, attrs: vxlanAttrs('192.168.7.7') })).rejects.toThrow(SubnetExhaustedError);
-    await expect(late.acquireLease({ config, attrs: vxlanAttrs('192.168.7.7') })).rejects.toThrow(/no free \/26 left in 10\.16\.0\.0\/24/);
+    await expect(acquire(late, { config, attrs: vxlanAttrs('192.168.7.7') })).rejects.toThrow(SubnetExhaustedError);
+    await expect(acquire(late, { config, attrs: vxlanAttrs('192.168.7.7') })).rejects.toThrow(/no free \/26 left in 10\.16\.0\.0\/24/);
     expect(await leaseKeys()).toHaveLength(3);
   });
 
@@ -172,10 +179,11 @@ describe('EtcdSubnetManager against a real etcd', () => {
     // pick among them would overwrite our own key and leave one peer short.
     const config = await writeConfig({ Network: '10.0.0.0/8', SubnetMin: '10.200.0.0', SubnetMax: '10.250.0.0' });
     const m = await manager();
-    const own = await m.acquireLease({ config, attrs: vxlanAttrs('192.168.200.1') });
-    await m.start();
+    const lease = await acquire(m, { config, attrs: vxlanAttrs('192.168.200.1') });
+    const own = lease.ownLease();
+    await lease.start();
     let changes = 0;
-    m.on('change', () => changes++);
+    lease.on('change', () => changes++);
 
     const keyFor = (i: number) => `${testPrefix}/subnets/10.${100 + Math.floor(i / 256)}.${i % 256}.0-24`;
     for (let batch = 0; batch < 5; batch++) {
@@ -184,31 +192,31 @@ describe('EtcdSubnetManager against a real etcd', () => {
       await admin.if(keyFor(batch * 100), 'Create', '==', 0).then(...ops).commit();
     }
     for (let i = 500; i < 1000; i++) await admin.put(keyFor(i)).value(serializeLeaseAttrs(vxlanAttrs(hostIp(i), i + 2)));
-    await waitFor(() => m.peers().length === 1000, 10_000, () => `saw ${m.peers().length} of 1000 peers`);
-    expect(m.peers().some((p) => formatSubnet(p.subnet) === formatSubnet(own.subnet))).toBe(false);
+    await waitFor(() => lease.peers().length === 1000, 10_000, () => `saw ${lease.peers().length} of 1000 peers`);
+    expect(lease.peers().some((p) => formatSubnet(p.subnet) === formatSubnet(own.subnet))).toBe(false);
     expect(changes).toBeGreaterThan(0);
 
     const deletes = Array.from({ length: 100 }, (_, i) => admin.delete().key(keyFor(i)));
     await admin.if(keyFor(0), 'Version', '>', 0).then(...deletes).commit();
     for (let i = 500; i < 600; i++) await admin.delete().key(keyFor(i));
-    await waitFor(() => m.peers().length === 800, 10_000, () => `saw ${m.peers().length} of 800 peers after deletes`);
+    await waitFor(() => lease.peers().length === 800, 10_000, () => `saw ${lease.peers().length} of 800 peers after deletes`);
   });
 
   it('ignores garbage under /subnets/ and keeps serving valid peers', async () => {
     const config = await writeConfig({ Network: '10.17.0.0/16', SubnetMin: '10.17.200.0', SubnetMax: '10.17.250.0' });
     const invalid: string[] = [];
     const m = await manager({ onInvalidLease: (key) => invalid.push(key) });
-    await m.acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
-    await m.start();
+    const lease = await acquire(m, { config, attrs: vxlanAttrs('192.168.0.1') });
+    await lease.start();
     const sub = `${testPrefix}/subnets/`;
     await admin.put(`${sub}10.17.50.0-24`).value('{not json');
     await admin.put(`${sub}10.99.0.0-24`).value(serializeLeaseAttrs(vxlanAttrs('192.168.0.2')));
     await admin.put(`${sub}10.17.51.0-24`).value(JSON.stringify({ PublicIP: '192.168.0.3', BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: 'zz:zz' } }));
     await admin.put(`${sub}banana`).value('{}');
     await admin.put(`${sub}10.17.52.0-24`).value(serializeLeaseAttrs(vxlanAttrs('192.168.0.4', 4)));
-    await waitFor(() => m.peers().length === 1, 5_000);
+    await waitFor(() => lease.peers().length === 1, 5_000);
     await sleep(200);
-    expect(m.peers().map((p) => p.key)).toEqual(['10.17.52.0-24']);
+    expect(lease.peers().map((p) => p.key)).toEqual(['10.17.52.0-24']);
     expect(invalid.sort()).toEqual(['10.17.50.0-24', '10.17.51.0-24', '10.99.0.0-24', 'banana']);
   });
 
@@ -220,19 +228,20 @@ describe('EtcdSubnetManager against a real etcd', () => {
     const client = await createEtcdClient({ endpoints: [`http://127.0.0.1:${proxy.port}`], prefix: testPrefix });
     clients.push(client);
     const restarts: string[] = [];
-    const m = new EtcdSubnetManager({
+    const m = new EtcdDatastore({
       client,
       prefix: testPrefix,
+      parseConfig: parseNetworkConfig,
       logger: silentLogger(),
       renewMarginMinutes: 60,
       onWatchRestart: (reason) => restarts.push(reason),
     });
     managers.push(m);
-    await m.acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
-    await m.start();
+    const lease = await acquire(m, { config, attrs: vxlanAttrs('192.168.0.1') });
+    await lease.start();
     const sub = `${testPrefix}/subnets/`;
     await admin.put(`${sub}10.18.99.0-24`).value(serializeLeaseAttrs(vxlanAttrs(hostIp(9), 9)));
-    await waitFor(() => m.peers().length === 1, 5_000);
+    await waitFor(() => lease.peers().length === 1, 5_000);
 
     // Cut the agent off; meanwhile leases change and etcd compacts that history away.
     proxy.disconnect();
@@ -242,7 +251,7 @@ describe('EtcdSubnetManager against a real etcd', () => {
     await admin.kv.compact({ revision: header.revision, physical: true });
     proxy.restore();
 
-    await waitFor(() => m.peers().length === 20 && !m.peers().some((p) => p.key === '10.18.99.0-24'), 20_000, () => `saw ${m.peers().length} peers`);
+    await waitFor(() => lease.peers().length === 20 && !lease.peers().some((p) => p.key === '10.18.99.0-24'), 20_000, () => `saw ${lease.peers().length} peers`);
     expect(restarts).toContain('disconnected');
     // The relist after reconnecting may already have caught up; etcd's cancel still follows.
     await waitFor(() => restarts.includes('cancelled'), 10_000, () => restarts.join());
@@ -253,12 +262,13 @@ describe('EtcdSubnetManager against a real etcd', () => {
     const config = await writeConfig({ Network: '10.19.0.0/16' });
     // TTL 62 s with a 1 minute margin: renewal is due 2 s after acquisition.
     const m = await manager({ leaseTtlSeconds: 62, renewMarginMinutes: 1 });
-    const first = await m.acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
-    await m.start();
+    const lease = await acquire(m, { config, attrs: vxlanAttrs('192.168.0.1') });
+    const first = lease.ownLease();
+    await lease.start();
     const key = `${testPrefix}/subnets/${formatSubnet(first.subnet).replace('/', '-')}`;
     const leaseBefore = String((await admin.get(key).exec()).kvs[0]!.lease);
     await waitFor(async () => String((await admin.get(key).exec()).kvs[0]?.lease) !== leaseBefore, 10_000);
-    await waitFor(() => m.ownLease()!.expiration!.getTime() > first.expiration!.getTime(), 2_000, () => 'ownLease() not renewed');
+    await waitFor(() => lease.ownLease().expiration!.getTime() > first.expiration!.getTime(), 2_000, () => 'ownLease() not renewed');
     const revoked = await admin.leaseClient.leaseTimeToLive({ ID: leaseBefore });
     expect(Number(revoked.TTL)).toBe(-1);
   });
@@ -266,16 +276,17 @@ describe('EtcdSubnetManager against a real etcd', () => {
   it('re-acquires its subnet when its key is deleted', async () => {
     const config = await writeConfig({ Network: '10.20.0.0/16' });
     const m = await manager();
-    const own = await m.acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
-    await m.start();
+    const lease = await acquire(m, { config, attrs: vxlanAttrs('192.168.0.1') });
+    const own = lease.ownLease();
+    await lease.start();
     const key = `${testPrefix}/subnets/${formatSubnet(own.subnet).replace('/', '-')}`;
     await admin.delete().key(key);
     await waitFor(async () => (await admin.get(key).string()) !== null, 5_000);
-    expect(formatSubnet(m.ownLease()!.subnet)).toBe(formatSubnet(own.subnet));
+    expect(formatSubnet(lease.ownLease().subnet)).toBe(formatSubnet(own.subnet));
   });
 });
 
-describe('EtcdSubnetManager over TLS with client certificates', () => {
+describe('EtcdDatastore over TLS with client certificates', () => {
   let server: EtcdServer;
   beforeAll(async () => {
     server = await EtcdServer.start({ tls: true });
@@ -290,10 +301,10 @@ describe('EtcdSubnetManager over TLS with client certificates', () => {
     admin.close();
     const tls = server.tls!;
     const client = await createEtcdClient({ endpoints: [server.endpoint], prefix: PREFIX, caFile: tls.ca, certFile: tls.clientCert, keyFile: tls.clientKey });
-    const m = new EtcdSubnetManager({ client, prefix: PREFIX, logger: silentLogger(), renewMarginMinutes: 60 });
+    const m = new EtcdDatastore({ client, prefix: PREFIX, parseConfig: parseNetworkConfig, logger: silentLogger(), renewMarginMinutes: 60 });
     try {
-      const config = await m.getNetworkConfig();
-      const lease = await m.acquireLease({ config, attrs: vxlanAttrs('192.168.0.1') });
+      const config = await m.readNetworkConfig();
+      const lease = (await acquire(m, { config, attrs: vxlanAttrs('192.168.0.1') })).ownLease();
       expect(formatSubnet(lease.subnet)).toMatch(/^10\.30\./);
     } finally {
       await m.close();
@@ -304,10 +315,9 @@ describe('EtcdSubnetManager over TLS with client certificates', () => {
   it('fails clearly without a client certificate', async () => {
     const client = await createEtcdClient({ endpoints: [server.endpoint], prefix: PREFIX, caFile: server.tls!.ca });
     const errors: Error[] = [];
-    const m = new EtcdSubnetManager({ client, prefix: PREFIX, logger: silentLogger(), renewMarginMinutes: 60 });
-    m.on('datastore-error', (err: Error) => errors.push(err));
+    const m = new EtcdDatastore({ client, prefix: PREFIX, parseConfig: parseNetworkConfig, logger: silentLogger(), renewMarginMinutes: 60, onDatastoreError: (err) => errors.push(err) });
     const abort = new AbortController();
-    const pending = m.getNetworkConfig(abort.signal).catch((err: unknown) => err);
+    const pending = m.readNetworkConfig(abort.signal).catch((err: unknown) => err);
     await waitFor(() => errors.length > 0, 15_000);
     abort.abort();
     await pending;

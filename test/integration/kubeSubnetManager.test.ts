@@ -3,14 +3,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { type NetworkConfig, parseNetworkConfig } from '../../src/config/networkConfig.js';
+import { type AgentNetworkConfig as NetworkConfig, type PeerData, parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
+import type { SubnetLease } from '../../src/subnet/subnetManager.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { formatSubnet, subnetsOverlap } from '../../src/net/ipv4.js';
 import type { LeaseAttrs } from '../../src/subnet/lease.js';
 import { nodeAnnotationKeys } from '../../src/subnet/kube/annotations.js';
 import { loadKubeConfig } from '../../src/subnet/kube/kubeConfig.js';
-import { KubeSubnetManager, type KubeSubnetManagerOptions } from '../../src/subnet/kube/kubeSubnetManager.js';
+import { KubeDatastore, type KubeDatastoreOptions } from '../../src/subnet/kube/kubeSubnetManager.js';
 import { KubeApiError, NodeApi } from '../../src/subnet/kube/nodeApi.js';
 import { FakeKubeApi } from '../helpers/fakeKubeApi.js';
 import { isJsonObject } from '../helpers/jsonPatches.js';
@@ -26,16 +27,23 @@ function vxlanAttrs(i: number, vni = 1): LeaseAttrs {
   return { publicIP: `192.168.50.${10 + i}`, backendType: 'vxlan', backendData: { VNI: vni, VtepMAC: `0a:00:00:00:00:${(10 + i).toString(16).padStart(2, '0')}` } };
 }
 
+type Manager = KubeDatastore<NetworkConfig>;
+type Options = Partial<KubeDatastoreOptions<NetworkConfig>>;
+
+function acquire(m: Manager, request: { attrs: LeaseAttrs; config: NetworkConfig }): Promise<SubnetLease<PeerData>> {
+  return m.acquire({ ...request, decodePeerData: peerDataDecoder(request.config.backend) });
+}
+
 function condition(api: FakeKubeApi, node: string, type: string): Record<string, unknown> | undefined {
   const status = api.node(node)?.['status'];
   const conditions = isJsonObject(status) && Array.isArray(status['conditions']) ? status['conditions'] : [];
   return conditions.find((c) => isJsonObject(c) && c['type'] === type) as Record<string, unknown> | undefined;
 }
 
-describe('KubeSubnetManager against the fake API server, through @kubernetes/client-node', () => {
+describe('KubeDatastore against the fake API server, through @kubernetes/client-node', () => {
   let api: FakeKubeApi;
   let dir: string;
-  const managers: KubeSubnetManager[] = [];
+  const managers: Manager[] = [];
   const restarts: string[] = [];
   const invalid: string[] = [];
 
@@ -63,8 +71,9 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
     return path;
   }
 
-  function manager(node: string, netConfigPath: string, extra: Partial<KubeSubnetManagerOptions> = {}): KubeSubnetManager {
-    const m = new KubeSubnetManager({
+  function manager(node: string, netConfigPath: string, extra: Options = {}): Manager {
+    const m = new KubeDatastore({
+      parseConfig: parseNetworkConfig,
       api: client(),
       nodeName: node,
       keys,
@@ -79,16 +88,16 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
     return m;
   }
 
-  async function startNode(node: string, i: number, netConfigPath: string, extra: Partial<KubeSubnetManagerOptions> = {}): Promise<{ m: KubeSubnetManager; config: NetworkConfig }> {
-    const m = manager(node, netConfigPath, extra);
-    const config = await m.getNetworkConfig();
-    await m.acquireLease({ attrs: vxlanAttrs(i), config });
+  async function startNode(node: string, i: number, netConfigPath: string, extra: Options = {}): Promise<{ m: SubnetLease<PeerData>; config: NetworkConfig }> {
+    const datastore = manager(node, netConfigPath, extra);
+    const config = await datastore.readNetworkConfig();
+    const m = await acquire(datastore, { attrs: vxlanAttrs(i), config });
     await m.start();
     return { m, config };
   }
 
-  function peerSummary(m: KubeSubnetManager): string[] {
-    return m.peers().map((p) => `${p.key} ${formatSubnet(p.subnet)} ${p.publicIP} ${p.vxlan?.vtepMac ?? ''}`);
+  function peerSummary(m: SubnetLease<PeerData>): string[] {
+    return m.peers().map((p) => `${p.key} ${formatSubnet(p.subnet)} ${p.publicIP} ${p.data.backend === 'vxlan' ? p.data.vtepMac : ''}`);
   }
 
   test('three nodes: podCIDR leases, Flannel annotations, peers, NetworkUnavailable cleared', async () => {
@@ -97,9 +106,9 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
     api.updateNode('node1', (n) => {
       (n['status'] as { conditions: unknown[] }).conditions.push({ type: 'Ready', status: 'True' });
     });
-    const started: Array<{ m: KubeSubnetManager; config: NetworkConfig }> = [];
+    const started: Array<{ m: SubnetLease<PeerData>; config: NetworkConfig }> = [];
     for (let i = 1; i <= 3; i++) started.push(await startNode(`node${i}`, i, path));
-    started.forEach(({ m }, i) => expect(formatSubnet(m.ownLease()!.subnet)).toBe(`10.244.${i + 1}.0/24`));
+    started.forEach(({ m }, i) => expect(formatSubnet(m.ownLease().subnet)).toBe(`10.244.${i + 1}.0/24`));
     expect(api.annotations('node2')).toEqual({
       'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
       'flannel.alpha.coreos.com/backend-type': 'vxlan',
@@ -210,18 +219,18 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
     const path = await netConf(VXLAN_CONF);
     api.createNode('node1', {});
     const m = manager('node1', path);
-    const config = await m.getNetworkConfig();
-    const acquired = m.acquireLease({ attrs: vxlanAttrs(1), config });
+    const config = await m.readNetworkConfig();
+    const acquired = acquire(m, { attrs: vxlanAttrs(1), config });
     await new Promise((r) => setTimeout(r, 1_500));
     api.updateNode('node1', (n) => {
       n['spec'] = { podCIDR: '10.244.7.0/24' };
     });
-    expect(formatSubnet((await acquired).subnet)).toBe('10.244.7.0/24');
+    expect(formatSubnet((await acquired).ownLease().subnet)).toBe('10.244.7.0/24');
 
     api.createNode('node9', { podCIDR: '10.99.0.0/24' });
     const bad = manager('node9', path);
-    await expect(bad.acquireLease({ attrs: vxlanAttrs(9), config })).rejects.toThrow(/node node9 spec\.podCIDR.*outside Network 10\.244\.0\.0\/16/);
-    await expect(bad.acquireLease({ attrs: vxlanAttrs(9), config })).rejects.toBeInstanceOf(ConfigError);
+    await expect(acquire(bad, { attrs: vxlanAttrs(9), config })).rejects.toThrow(/node node9 spec\.podCIDR.*outside Network 10\.244\.0\.0\/16/);
+    await expect(acquire(bad, { attrs: vxlanAttrs(9), config })).rejects.toBeInstanceOf(ConfigError);
   });
 
   test('hostile annotations are never peers: our subnet, a bad MAC, a foreign network, a broadcast IP', async () => {
@@ -248,7 +257,7 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
     const SECONDARY = nodeAnnotationKeys('weft2.weft.io');
     const conf = { Network: '10.50.0.0/21', SubnetLen: 26, SubnetSource: 'annotations', Backend: { Type: 'vxlan', VNI: 2 } };
 
-    function secondary(node: string, path: string, random?: () => number): KubeSubnetManager {
+    function secondary(node: string, path: string, random?: () => number): Manager {
       return manager(node, path, { keys: SECONDARY, ...(random ? { random } : {}) });
     }
 
@@ -263,8 +272,8 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
       const names = Array.from({ length: 20 }, (_, i) => `node${i + 1}`);
       for (const name of names) api.createNode(name, { podCIDR: '10.244.0.0/24' });
       const ms = names.map((n) => secondary(n, path, collideFirst()));
-      const config = await ms[0]!.getNetworkConfig();
-      const leases = await Promise.all(ms.map((m, i) => m.acquireLease({ attrs: vxlanAttrs(i + 1, 2), config })));
+      const config = await ms[0]!.readNetworkConfig();
+      const leases = await Promise.all(ms.map(async (m, i) => (await acquire(m, { attrs: vxlanAttrs(i + 1, 2), config })).ownLease()));
       const subnets = leases.map((l) => formatSubnet(l.subnet));
       expect(new Set(subnets).size).toBe(20);
       for (const l of leases) expect(subnetsOverlap(l.subnet, config.network)).toBe(true);
@@ -272,7 +281,7 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
 
       await ms[4]!.close();
       const again = secondary('node5', path);
-      expect(formatSubnet((await again.acquireLease({ attrs: vxlanAttrs(5, 2), config })).subnet)).toBe(subnets[4]);
+      expect(formatSubnet((await acquire(again, { attrs: vxlanAttrs(5, 2), config })).ownLease().subnet)).toBe(subnets[4]);
       // The primary network's annotations are untouched by the secondary's.
       expect(Object.keys(api.annotations('node5')).every((k) => k.startsWith('weft2.weft.io/'))).toBe(true);
     });
@@ -281,31 +290,29 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
       // Exactly two subnets in range: 10.50.0.64/26 and 10.50.0.128/26.
       const path = await netConf({ ...conf, Network: '10.50.0.0/24', SubnetMin: '10.50.0.64', SubnetMax: '10.50.0.128' });
       for (const n of ['a', 'b', 'c']) api.createNode(n);
-      const a = secondary('a', path);
-      const config = await a.getNetworkConfig();
-      await a.acquireLease({ attrs: vxlanAttrs(1, 2), config });
+      const aStore = secondary('a', path);
+      const config = await aStore.readNetworkConfig();
+      const a = await acquire(aStore, { attrs: vxlanAttrs(1, 2), config });
       await a.start();
-      const b = secondary('b', path);
-      await b.acquireLease({ attrs: vxlanAttrs(2, 2), config });
+      const b = await acquire(secondary('b', path), { attrs: vxlanAttrs(2, 2), config });
       await waitFor(() => a.peers().length === 1, 5_000);
-      expect(a.peers()[0]).toMatchObject({ key: 'b', subnet: b.ownLease()!.subnet });
+      expect(a.peers()[0]).toMatchObject({ key: 'b', subnet: b.ownLease().subnet });
       const c = secondary('c', path);
-      await expect(c.acquireLease({ attrs: vxlanAttrs(3, 2), config })).rejects.toThrow(/no free subnet/);
-      const freed = b.ownLease()!.subnet;
+      await expect(acquire(c, { attrs: vxlanAttrs(3, 2), config })).rejects.toThrow(/no free subnet/);
+      const freed = b.ownLease().subnet;
       await b.close();
       api.deleteNode('b');
       await waitFor(() => a.peers().length === 0, 5_000);
       const c2 = secondary('c', path);
-      expect((await c2.acquireLease({ attrs: vxlanAttrs(3, 2), config })).subnet).toEqual(freed);
+      expect((await acquire(c2, { attrs: vxlanAttrs(3, 2), config })).ownLease().subnet).toEqual(freed);
     });
 
     test('does not clear NetworkUnavailable: that belongs to the primary network', async () => {
       const path = await netConf(conf);
       api.createNode('node1');
-      const m = secondary('node1', path);
-      const config = await m.getNetworkConfig();
-      await m.acquireLease({ attrs: vxlanAttrs(1), config });
-      await m.dataPlaneReady();
+      const datastore = secondary('node1', path);
+      const config = await datastore.readNetworkConfig();
+      await (await acquire(datastore, { attrs: vxlanAttrs(1), config })).dataPlaneReady();
       expect(condition(api, 'node1', 'NetworkUnavailable')).toMatchObject({ status: 'True' });
     });
   });
@@ -342,9 +349,9 @@ describe('KubeSubnetManager against the fake API server, through @kubernetes/cli
 
     test('a missing or invalid net-conf.json names the file', async () => {
       const missing = manager('node1', join(dir, 'absent.json'));
-      await expect(missing.getNetworkConfig()).rejects.toThrow(/--net-config-path: cannot be read/);
+      await expect(missing.readNetworkConfig()).rejects.toThrow(/--net-config-path: cannot be read/);
       const invalidConf = manager('node1', await netConf({ Network: '10.244.0.0/33' }));
-      await expect(invalidConf.getNetworkConfig()).rejects.toThrow(/Network/);
+      await expect(invalidConf.readNetworkConfig()).rejects.toThrow(/Network/);
       expect(() => parseNetworkConfig(JSON.stringify({ ...VXLAN_CONF, SubnetSource: 'podcidr' }))).not.toThrow();
       expect(() => parseNetworkConfig(JSON.stringify({ ...VXLAN_CONF, SubnetSource: 'etcd' }))).toThrow(/SubnetSource: must be one of/);
     });

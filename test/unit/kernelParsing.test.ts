@@ -2,7 +2,7 @@ import { parseBatchFailures } from '../../src/kernel/iprouteBatch.js';
 import { monitorLineFilter } from '../../src/kernel/kernelMonitor.js';
 import { parseFdb, parseNeighs, parseRoutes, parseVxlanDevice } from '../../src/kernel/kernelState.js';
 import { vtepMacFromBytes } from '../../src/backend/vxlan/vtepMac.js';
-import { parseUnicastMac } from '../../src/subnet/lease.js';
+import { parseUnicastMac } from '../../src/backend/vxlan/leaseData.js';
 
 describe('iproute2 JSON parsing', () => {
   it('reads routes, adding /32 to host routes', () => {

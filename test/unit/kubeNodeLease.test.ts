@@ -1,5 +1,5 @@
 import type { V1Node } from '@kubernetes/client-node';
-import { parseNetworkConfig } from '../../src/config/networkConfig.js';
+import { parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { formatSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import { nodeAnnotationKeys, normalizeAnnotationPrefix } from '../../src/subnet/kube/annotations.js';
@@ -65,10 +65,10 @@ describe('node leases', () => {
 
   test('a published node validates into a peer', () => {
     const lease = nodeLease(node('n1', { podCIDR: '10.244.1.0/24' }, published), keys, 'podCIDR')!;
-    const result = validateNodeLease(lease, { config, anySubnetLength: true });
+    const result = validateNodeLease(lease, { config, decodePeerData: peerDataDecoder(config.backend), anySubnetLength: true });
     expect(result).toEqual({
       ok: true,
-      lease: { key: 'n1', subnet: cidr('10.244.1.0/24'), publicIP: '192.168.1.11', backendType: 'vxlan', vxlan: { vni: 1, vtepMac: '0a:58:0a:f4:01:01' } },
+      lease: { key: 'n1', subnet: cidr('10.244.1.0/24'), publicIP: '192.168.1.11', backendType: 'vxlan', data: { backend: 'vxlan', vni: 1, vtepMac: '0a:58:0a:f4:01:01' } },
     });
   });
 
@@ -81,15 +81,15 @@ describe('node leases', () => {
     ['missing public-ip', { podCIDR: '10.244.1.0/24' }, { ...published, [keys.publicIP]: '' }, /PublicIP/],
   ])('%s is rejected with a reason', (_name, spec, annotations, reason) => {
     const lease = nodeLease(node('n1', spec, annotations), keys, 'podCIDR')!;
-    const result = validateNodeLease(lease, { config, anySubnetLength: true });
+    const result = validateNodeLease(lease, { config, decodePeerData: peerDataDecoder(config.backend), anySubnetLength: true });
     expect(result.ok).toBe(false);
     expect(result.ok ? '' : result.reason).toMatch(reason);
   });
 
   test('podCIDR sizes come from the controller manager, so any length inside Network is fine in podCIDR mode only', () => {
     const lease = nodeLease(node('n1', { podCIDR: '10.244.1.0/25' }, published), keys, 'podCIDR')!;
-    expect(validateNodeLease(lease, { config, anySubnetLength: true }).ok).toBe(true);
-    expect(validateNodeLease(lease, { config }).ok).toBe(false);
+    expect(validateNodeLease(lease, { config, decodePeerData: peerDataDecoder(config.backend), anySubnetLength: true }).ok).toBe(true);
+    expect(validateNodeLease(lease, { config, decodePeerData: peerDataDecoder(config.backend) }).ok).toBe(false);
   });
 
   test('a dual-stack node contributes its IPv4 podCIDR', () => {

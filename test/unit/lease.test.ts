@@ -1,6 +1,7 @@
-import { parseNetworkConfig } from '../../src/config/networkConfig.js';
+import { parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
 import { parseSubnetKey, subnetToKey } from '../../src/subnet/subnetKey.js';
-import { ownedSubnet, parseUnicastMac, serializeLeaseAttrs, validatePeerLease, leaseNamesPublicIP } from '../../src/subnet/lease.js';
+import { ownedSubnet, serializeLeaseAttrs, validatePeerLease, leaseNamesPublicIP } from '../../src/subnet/lease.js';
+import { parseUnicastMac } from '../../src/backend/vxlan/leaseData.js';
 import { formatSubnet, parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 
 const vxlanConfig = parseNetworkConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","VNI":1}}');
@@ -37,7 +38,7 @@ describe('subnet keys', () => {
 });
 
 describe('validatePeerLease', () => {
-  const ctx = { config: vxlanConfig, ownSubnet: cidr('10.5.1.0/24'), forbidden: [cidr('192.168.64.0/24')] };
+  const ctx = { config: vxlanConfig, decodePeerData: peerDataDecoder(vxlanConfig.backend), ownSubnet: cidr('10.5.1.0/24'), forbidden: [cidr('192.168.64.0/24')] };
 
   it('accepts a well-formed vxlan lease, normalising the MAC', () => {
     const result = validatePeerLease({ key: '10.5.52.0-24', value: vxlanValue({}, { VtepMAC: 'C6:D2:32:6F:8F:44' }) }, ctx);
@@ -48,19 +49,19 @@ describe('validatePeerLease', () => {
         subnet: cidr('10.5.52.0/24'),
         publicIP: '192.168.64.3',
         backendType: 'vxlan',
-        vxlan: { vni: 1, vtepMac: 'c6:d2:32:6f:8f:44' },
+        data: { backend: 'vxlan', vni: 1, vtepMac: 'c6:d2:32:6f:8f:44' },
       },
     });
   });
 
   it('accepts a host-gw lease with null BackendData', () => {
     const value = JSON.stringify({ PublicIP: '192.168.64.9', BackendType: 'host-gw', BackendData: null });
-    expect(validatePeerLease({ key: '10.5.9.0-24', value }, { config: hostGwConfig }).ok).toBe(true);
+    expect(validatePeerLease({ key: '10.5.9.0-24', value }, { config: hostGwConfig, decodePeerData: peerDataDecoder(hostGwConfig.backend) }).ok).toBe(true);
   });
 
   it('rejects a subnet at 0.0.0.0, whose nexthop would need ID 0', () => {
     const zeroNetwork = parseNetworkConfig('{"Network":"0.0.0.0/16","Backend":{"Type":"vxlan"}}');
-    const result = validatePeerLease({ key: '0.0.0.0-24', value: vxlanValue() }, { config: zeroNetwork });
+    const result = validatePeerLease({ key: '0.0.0.0-24', value: vxlanValue() }, { config: zeroNetwork, decodePeerData: peerDataDecoder(zeroNetwork.backend) });
     expect(result).toEqual({ ok: false, reason: 'subnet 0.0.0.0/24 starts at 0.0.0.0 and cannot be routed' });
   });
 
@@ -91,7 +92,7 @@ describe('validatePeerLease', () => {
   it('rejects a subnet overlapping a protected range', () => {
     const config = parseNetworkConfig('{"Network":"192.168.0.0/16"}');
     const value = vxlanValue({ PublicIP: '192.168.64.3' });
-    const result = validatePeerLease({ key: '192.168.64.0-24', value }, { config, forbidden: [cidr('192.168.64.0/24')] });
+    const result = validatePeerLease({ key: '192.168.64.0-24', value }, { config, decodePeerData: peerDataDecoder(config.backend), forbidden: [cidr('192.168.64.0/24')] });
     expect(result.ok).toBe(false);
   });
 });

@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { Namespace, ServiceAccount, ConfigMap } from 'kubernetes-models/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
-import { parseNetworkConfig } from '../../src/config/networkConfig.js';
+import { parseNetworkConfig } from '../../src/backend/registry.js';
 import { parseAgentArgs } from '../../src/cli/program.js';
 import { DEFAULT_NET_CONFIG_PATH } from '../../src/cli/agentFlags.js';
 

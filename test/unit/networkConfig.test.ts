@@ -1,5 +1,5 @@
 import { ConfigError } from '../../src/util/errors.js';
-import { parseNetworkConfig, podMtu } from '../../src/config/networkConfig.js';
+import { parseNetworkConfig, podMtu } from '../../src/backend/registry.js';
 import { formatIpv4, formatSubnet } from '../../src/net/ipv4.js';
 
 function parse(obj: unknown) {

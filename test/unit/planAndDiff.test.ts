@@ -1,6 +1,9 @@
-import { parseNetworkConfig, type NetworkConfig } from '../../src/config/networkConfig.js';
-import { diffKernelState, planIsEmpty, type OwnershipScope } from '../../src/backend/diff.js';
-import { type ExternalLink, nexthopIdFor, planKernelState } from '../../src/backend/plan.js';
+import { type AgentNetworkConfig as NetworkConfig, type PeerData, parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
+import { diffKernelState, type OwnershipScope } from '../../src/backend/diff.js';
+import { nexthopIdFor } from '../../src/backend/desiredState.js';
+import { planIsEmpty } from '../../src/kernel/kernelPlan.js';
+import type { ExternalLink } from '../../src/net/externalInterface.js';
+import { planKernelState } from '../helpers/plan.js';
 import type { ActualState, KernelRoute } from '../../src/kernel/kernelState.js';
 import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import { PeerSet } from '../../src/subnet/peerSet.js';
@@ -22,8 +25,8 @@ function config(backend: object = { Type: 'vxlan' }): NetworkConfig {
   return parseNetworkConfig(JSON.stringify({ Network: '10.5.0.0/16', Backend: backend }));
 }
 
-function vxPeer(third: number, publicIP: string, mac: string): PeerLease {
-  return { key: `10.5.${third}.0-24`, subnet: cidr(`10.5.${third}.0/24`), publicIP, backendType: 'vxlan', vxlan: { vni: 1, vtepMac: mac } };
+function vxPeer(third: number, publicIP: string, mac: string): PeerLease<PeerData> {
+  return { key: `10.5.${third}.0-24`, subnet: cidr(`10.5.${third}.0/24`), publicIP, backendType: 'vxlan', data: { backend: 'vxlan', vni: 1, vtepMac: mac } };
 }
 
 const scope: OwnershipScope = { network: cidr('10.5.0.0/16'), extLink: 'eth0', useNexthops: false };
@@ -70,7 +73,7 @@ describe('planKernelState', () => {
   });
 
   it('plans host-gw routes and skips peers off the segment with a reason', () => {
-    const hostGw = (p: PeerLease): PeerLease => ({ key: p.key, subnet: p.subnet, publicIP: p.publicIP, backendType: 'host-gw' });
+    const hostGw = (p: PeerLease<PeerData>): PeerLease<PeerData> => ({ key: p.key, subnet: p.subnet, publicIP: p.publicIP, backendType: 'host-gw', data: { backend: 'host-gw' } });
     const desired = planKernelState({ ...base, backend: config({ Type: 'host-gw' }).backend, peers: [hostGw(peers[0]!), hostGw(vxPeer(4, '172.16.9.9', '02:00:00:00:04:04'))] });
     expect(desired.device).toBeUndefined();
     expect(desired.routes).toEqual([{ dst: '10.5.2.0/24', gateway: '192.168.1.11', dev: 'eth0', onlink: false, nexthopId: 0x0a050200 }]);
@@ -93,7 +96,7 @@ describe('planKernelState', () => {
       { type: 'put', key: '10.5.7.0-24', value: value('192.168.1.255; reboot', '02:00:00:00:69:69'), revision: 4 },
       { type: 'put', key: '10.5.8.0-24', value: value('192.168.1.70', '02:00:00:00:70:70'), revision: 5 },
     ]);
-    const peerSet = new PeerSet(store, { config: config(), ownSubnet: own, forbidden: [ext.subnet] }, silentLogger());
+    const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own, forbidden: [ext.subnet] }, silentLogger());
     const desired = planKernelState({ ...base, peers: peerSet.peers() });
     expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.8.0/24']);
   });
@@ -102,7 +105,7 @@ describe('planKernelState', () => {
     const store = new LeaseStore();
     const value = (ip: string, mac: string) => serializeLeaseAttrs({ publicIP: ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
     const invalid: string[] = [];
-    const peerSet = new PeerSet(store, { config: config(), ownSubnet: own }, silentLogger(), (key) => invalid.push(key));
+    const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own }, silentLogger(), (key) => invalid.push(key));
     store.apply([{ type: 'put', key: '10.5.8.0-24', value: value('192.168.1.70', '02:00:00:00:70:70'), revision: 5, created: 5 }]);
     store.apply([{ type: 'put', key: '10.5.8.0-24&fd00::-64', value: value('192.168.1.99', '02:00:00:00:99:99'), revision: 9, created: 9 }]);
     expect(peerSet.peers().map((p) => [p.key, p.publicIP])).toEqual([['10.5.8.0-24', '192.168.1.70']]);

@@ -1,7 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { Etcd3, type IOptions } from 'etcd3';
-import type { EtcdOptions } from '../../cli/agentOptions.js';
 import { FlagError } from '../../util/errors.js';
+
+/** How to reach etcd: the etcd layer owns this shape, and the CLI maps its --etcd-* flags onto it. */
+export interface EtcdConnectionConfig {
+  readonly endpoints: readonly string[];
+  /** Key prefix, e.g. /coreos.com/network (no trailing slash). */
+  readonly prefix: string;
+  readonly keyFile?: string;
+  readonly certFile?: string;
+  readonly caFile?: string;
+  readonly username?: string;
+  readonly password?: string;
+}
 
 async function readFlagFile(flag: string, path: string): Promise<Buffer> {
   try {
@@ -12,7 +23,7 @@ async function readFlagFile(flag: string, path: string): Promise<Buffer> {
 }
 
 /** Builds an etcd v3 client from the --etcd-* flags. Unary calls get a deadline; the watch stream does not. */
-export async function createEtcdClient(options: EtcdOptions): Promise<Etcd3> {
+export async function createEtcdClient(options: EtcdConnectionConfig): Promise<Etcd3> {
   const config: IOptions = {
     hosts: [...options.endpoints],
     dialTimeout: 5_000,

@@ -1,6 +1,6 @@
 /** The Kubernetes datastore, as one module the agent imports on demand. */
 export { nodeAnnotationKeys } from './annotations.js';
 export { apiServerOf, loadKubeConfig } from './kubeConfig.js';
-export { KubeSubnetManager } from './kubeSubnetManager.js';
+export { KubeDatastore } from './kubeSubnetManager.js';
 export { NodeApi } from './nodeApi.js';
 export { readKubeView } from './kubeView.js';

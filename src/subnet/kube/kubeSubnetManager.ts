@@ -1,43 +1,32 @@
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { type NetworkConfig, parseNetworkConfig } from '../../config/networkConfig.js';
-import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
+import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
-import type { LeaseAttrs, PeerLease } from '../lease.js';
+import { DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
+import type { LeaseAttrs, LeaseValidationContext, PeerLease } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';
+import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerSet } from '../peerSet.js';
-import type { AcquireRequest, OwnLease, SubnetManager } from '../subnetManager.js';
+import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease, SubnetLeaseEvents } from '../subnetManager.js';
 import type { NodeAnnotationKeys } from './annotations.js';
+import { readNetConfigFile } from './netConfigFile.js';
 import { type NodeApi, isConflict } from './nodeApi.js';
-import { NodeInformer, type NodeWatchRestartReason } from './nodeInformer.js';
-import {
-  annotationChanges,
-  chooseSubnetClaim,
-  desiredAnnotations,
-  nodeListLeases,
-  nodeName,
-  otherClaims,
-  ownPodCidr,
-  ownSubnetClaim,
-  storedNodeLease,
-  validateNodeLease,
-} from './nodeLease.js';
+import { NodeInformer } from './nodeInformer.js';
+import { chooseSubnetClaim, nodeListLeases, nodeName, otherClaims, ownPodCidr, ownSubnetClaim, storedNodeLease, validateNodeLease } from './nodeLease.js';
+import { OwnNode } from './ownNode.js';
 
-export interface KubeSubnetManagerOptions {
+export interface KubeDatastoreOptions<C> extends DatastoreListener {
   readonly api: NodeApi;
   /** This node's name (NODE_NAME). */
   readonly nodeName: string;
   readonly keys: NodeAnnotationKeys;
   /** --net-config-path. */
   readonly netConfigPath: string;
+  readonly parseConfig: (json: string, source: string) => C;
   readonly logger: Logger;
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
-  readonly onInvalidLease?: (key: string, reason: string) => void;
-  readonly onWatchRestart?: (reason: NodeWatchRestartReason) => void;
   /** How often this node is re-read: readiness evidence, and repair of its annotations. */
   readonly probeIntervalMs?: number;
   readonly relistIntervalMs?: number;
@@ -47,86 +36,205 @@ export interface KubeSubnetManagerOptions {
 
 const MAX_CLAIM_ATTEMPTS = 50;
 
-/** net-conf.json comes from a mounted ConfigMap: a missing or invalid file is a deployment error. */
-export async function readNetConfigFile(path: string): Promise<NetworkConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError('--net-config-path', path, `cannot be read: ${errorMessage(err)}`);
-  }
-  return parseNetworkConfig(text, path);
-}
-
 /**
  * Subnets and peers from the Kubernetes API, as Flannel's kube subnet manager keeps them, plus a
  * mode Flannel lacks. With SubnetSource "podCIDR" the node's spec.podCIDR is the lease; with
  * "annotations" the node claims a subnet of the Network in its own annotation, so a second
- * network can run from the API without etcd. Peers are the other nodes that publish this
- * network's annotations, validated exactly like etcd leases.
+ * network can run from the API without etcd. First phase: config, then the lease.
  */
-export class KubeSubnetManager extends EventEmitter implements SubnetManager {
-  private readonly store = new LeaseStore();
-  private readonly logger: Logger;
-  private peerSet: PeerSet | undefined;
-  private config: NetworkConfig | undefined;
-  private attrs: LeaseAttrs | undefined;
-  private own: Ipv4Subnet | undefined;
-  private informer: NodeInformer | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
-  private revision = 0;
-  private contactAt = 0;
-  private closed = false;
-  private closing: Promise<void> | undefined;
-  private repairing: Promise<void> | undefined;
-  private readonly abort = new AbortController();
+export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements Datastore<C> {
+  private readonly lifecycle = new ManagerLifecycle();
+  private readonly node: OwnNode;
 
-  constructor(private readonly options: KubeSubnetManagerOptions) {
-    super();
-    this.logger = options.logger;
+  constructor(private readonly options: KubeDatastoreOptions<C>) {
+    this.node = new OwnNode({
+      api: options.api,
+      nodeName: options.nodeName,
+      keys: options.keys,
+      logger: options.logger,
+      lifecycle: this.lifecycle,
+      reportError: (what, err) => this.reportError(what, err),
+    });
   }
 
   lastContact(): number {
-    return this.contactAt;
+    return this.lifecycle.lastContact();
   }
 
-  ownLease(): OwnLease | undefined {
-    return this.own ? { subnet: this.own } : undefined;
+  close(): Promise<void> {
+    return this.lifecycle.close();
   }
 
-  peers(): readonly PeerLease[] {
-    return this.peerSet?.peers() ?? [];
+  readNetworkConfig(): Promise<C> {
+    return readNetConfigFile(this.options.netConfigPath, this.options.parseConfig);
   }
 
-  async getNetworkConfig(): Promise<NetworkConfig> {
-    this.config = await readNetConfigFile(this.options.netConfigPath);
-    return this.config;
+  async acquire<D>(request: AcquireRequest<C, D>, signal?: AbortSignal): Promise<SubnetLease<D>> {
+    // A stop while waiting for a podCIDR ends every retry loop at once.
+    const closeOnAbort = (): void => void this.close();
+    signal?.addEventListener('abort', closeOnAbort, { once: true });
+    try {
+      const subnet =
+        request.config.subnetSource === 'annotations'
+          ? await this.claimSubnet(request.config, request.attrs, request.previousSubnet)
+          : await this.podCidrLease(request.config, request.attrs);
+      return new KubeSubnetLease(request, subnet, {
+        node: this.node,
+        lifecycle: this.lifecycle,
+        options: this.options,
+        reportError: (what, err) => this.reportError(what, err),
+      });
+    } finally {
+      signal?.removeEventListener('abort', closeOnAbort);
+    }
   }
 
-  async acquireLease(request: AcquireRequest): Promise<OwnLease> {
-    this.config = request.config;
-    this.attrs = request.attrs;
-    const subnet =
-      request.config.subnetSource === 'annotations'
-        ? await this.claimSubnet(request.previousSubnet)
-        : await this.podCidrLease();
-    this.setOwn(subnet);
-    return { subnet };
+  private async podCidrLease(config: C, attrs: LeaseAttrs): Promise<Ipv4Subnet> {
+    let waitingLogged = false;
+    for (;;) {
+      const node = await this.node.read();
+      const result = ownPodCidr(node, this.options.keys, config);
+      if (result.kind === 'ok') {
+        await this.node.publish(node, attrs);
+        return result.subnet;
+      }
+      if (!waitingLogged) {
+        this.options.logger.info('waiting for node.spec.podCIDR to be assigned (kube-controller-manager --allocate-node-cidrs)', { node: this.node.name });
+        waitingLogged = true;
+      }
+      await this.lifecycle.pause(1_000);
+      this.lifecycle.throwIfClosed();
+    }
+  }
+
+  /**
+   * Claims a subnet in this node's annotation. Every node writes only its own Node object, so the
+   * resourceVersion precondition cannot stop two nodes taking one subnet; the re-check after the
+   * write can. A node that sees anyone else holding its subnet after writing gives it up and tries
+   * another. When both racers see each other both retry (random picks and jitter break the tie);
+   * when only one does, the other was provably first.
+   */
+  private async claimSubnet(config: C, attrs: LeaseAttrs, previous: Ipv4Subnet | undefined): Promise<Ipv4Subnet> {
+    const { keys, logger } = this.options;
+    const self = this.node.name;
+    const backoff = new Backoff(200, 5_000, this.options.random);
+    let preferred: Ipv4Subnet | undefined = previous;
+    for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
+      this.lifecycle.throwIfClosed();
+      const before = await this.node.listAll();
+      const node = before.find((n) => nodeName(n) === self);
+      if (!node) {
+        logger.info('waiting for this node to be registered', { node: self });
+        await this.lifecycle.pause(1_000);
+        continue;
+      }
+      const subnet = chooseSubnetClaim(config, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random);
+      if (!subnet) {
+        throw new SubnetExhaustedError(`no free subnet left in Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen}) for node ${self}`);
+      }
+      try {
+        await this.node.publish(node, attrs, { [keys.subnet]: formatSubnet(subnet) });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        continue;
+      }
+      const rivals = otherClaims(await this.node.listAll(), self, keys).filter((c) => subnetsOverlap(c.subnet, subnet));
+      if (rivals.length === 0) {
+        logger.info('claimed subnet', { node: self, subnet: formatSubnet(subnet) });
+        return subnet;
+      }
+      logger.warn('subnet claim collided with another node; choosing again', { subnet: formatSubnet(subnet), rivals: rivals.map((r) => r.node) });
+      preferred = undefined;
+      await this.withdrawClaim(subnet);
+      await this.lifecycle.pause(backoff.next());
+    }
+    throw new DatastoreError(`could not claim a subnet for node ${self} after ${MAX_CLAIM_ATTEMPTS} attempts`);
+  }
+
+  private async withdrawClaim(subnet: Ipv4Subnet): Promise<void> {
+    const keys = this.options.keys;
+    for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
+      const node = await this.node.read();
+      const claim = ownSubnetClaim(node, keys);
+      if (!claim || !subnetsEqual(claim, subnet)) return;
+      try {
+        await this.options.api.patchAnnotations(this.node.name, { [keys.subnet]: null, [keys.kubeSubnetManager]: null }, node.metadata?.resourceVersion);
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+  }
+
+  private reportError(what: string, err: unknown): void {
+    if (this.lifecycle.closed) return;
+    this.options.logger.warn(`Kubernetes API call failed: ${what}; retrying`, { error: errorMessage(err) });
+    this.options.onDatastoreError?.(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+interface KubeLeaseParts<C> {
+  readonly node: OwnNode;
+  readonly lifecycle: ManagerLifecycle;
+  readonly options: KubeDatastoreOptions<C>;
+  readonly reportError: (what: string, err: unknown) => void;
+}
+
+/**
+ * Second phase: peers are the other nodes that publish this network's annotations, validated
+ * exactly like etcd leases; our own node's annotations are kept in place.
+ */
+class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends EventEmitter<SubnetLeaseEvents> implements SubnetLease<D> {
+  private readonly store = new LeaseStore();
+  private readonly peerSet: PeerSet<D>;
+  private readonly lifecycle: ManagerLifecycle;
+  private readonly logger: Logger;
+  private own: Ipv4Subnet;
+  private revision = 0;
+  private repairing: Promise<void> | undefined;
+
+  constructor(
+    private readonly request: AcquireRequest<C, D>,
+    subnet: Ipv4Subnet,
+    private readonly parts: KubeLeaseParts<C>,
+  ) {
+    super();
+    this.lifecycle = parts.lifecycle;
+    this.logger = parts.options.logger;
+    this.own = subnet;
+    this.peerSet = new PeerSet(this.store, this.validationContext(), this.logger, parts.options.onInvalidLease, validateNodeLease);
+    this.lifecycle.onClose(() => this.repairing);
+  }
+
+  ownLease(): OwnLease {
+    return { subnet: this.own };
+  }
+
+  peers(): readonly PeerLease<D>[] {
+    return this.peerSet.peers();
+  }
+
+  lastContact(): number {
+    return this.lifecycle.lastContact();
+  }
+
+  close(): Promise<void> {
+    return this.lifecycle.close();
   }
 
   async start(): Promise<void> {
-    if (!this.own) throw new DatastoreError('start() called before acquireLease()');
-    const self = this.options.nodeName;
-    const source = this.config!.subnetSource;
-    const keys = this.options.keys;
-    this.informer = new NodeInformer({
-      api: this.options.api,
+    const { options } = this.parts;
+    const self = options.nodeName;
+    const source = this.request.config.subnetSource;
+    const keys = options.keys;
+    const informer = new NodeInformer({
+      api: options.api,
       logger: this.logger,
-      ...(this.options.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: this.options.watchTimeoutSeconds } : {}),
-      ...(this.options.relistIntervalMs !== undefined ? { relistIntervalMs: this.options.relistIntervalMs } : {}),
-      onContact: () => this.touch(),
-      onError: (what, err) => this.reportError(what, err),
-      ...(this.options.onWatchRestart ? { onRestart: this.options.onWatchRestart } : {}),
+      ...(options.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: options.watchTimeoutSeconds } : {}),
+      ...(options.relistIntervalMs !== undefined ? { relistIntervalMs: options.relistIntervalMs } : {}),
+      onContact: () => this.lifecycle.touch(),
+      onError: (what, err) => this.parts.reportError(what, err),
+      ...(options.onWatchRestart ? { onRestart: options.onWatchRestart } : {}),
       // Every list and event gets a fresh local revision: the informer delivers them in order,
       // so this is the order LeaseStore needs, without comparing opaque resourceVersions.
       onList: (nodes) => {
@@ -145,9 +253,9 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
         if (changed) this.emit('change');
       },
     });
-    await this.informer.start();
-    this.probeTimer = setInterval(() => void this.probe(), this.options.probeIntervalMs ?? 10_000);
-    this.probeTimer.unref();
+    this.lifecycle.onClose(() => informer.close());
+    await informer.start();
+    this.lifecycle.every(options.probeIntervalMs ?? 10_000, () => void this.probe());
   }
 
   /**
@@ -155,12 +263,12 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
    * the podCIDR network is the node's primary network; a secondary one must not speak for it.
    */
   async dataPlaneReady(): Promise<void> {
-    if (this.config?.subnetSource !== 'podCIDR') return;
+    if (this.request.config.subnetSource !== 'podCIDR') return;
     const backoff = new Backoff(500, 10_000);
     const now = new Date();
-    while (!this.closed) {
+    while (!this.lifecycle.closed) {
       try {
-        await this.options.api.patchCondition(this.options.nodeName, {
+        await this.parts.options.api.patchCondition(this.parts.node.name, {
           type: 'NetworkUnavailable',
           status: 'False',
           reason: 'WeftIsUp',
@@ -168,144 +276,25 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
           lastTransitionTime: now,
           lastHeartbeatTime: now,
         });
-        this.touch();
-        this.logger.info('cleared NetworkUnavailable on this node', { node: this.options.nodeName });
+        this.lifecycle.touch();
+        this.logger.info('cleared NetworkUnavailable on this node', { node: this.parts.node.name });
         return;
       } catch (err) {
-        this.reportError('clearing NetworkUnavailable', err);
-        await this.pause(backoff.next());
+        this.parts.reportError('clearing NetworkUnavailable', err);
+        await this.lifecycle.pause(backoff.next());
       }
     }
   }
-
-  /** Idempotent: a stop during start-up and the start-up's own failure path may both close. */
-  close(): Promise<void> {
-    this.closing ??= this.shutDown();
-    return this.closing;
-  }
-
-  private async shutDown(): Promise<void> {
-    this.closed = true;
-    this.abort.abort();
-    clearInterval(this.probeTimer);
-    await this.informer?.close();
-    await this.repairing;
-  }
-
-  // ---- podCIDR mode ----
-
-  private async podCidrLease(): Promise<Ipv4Subnet> {
-    let waitingLogged = false;
-    for (;;) {
-      const node = await this.readOwnNode();
-      const result = ownPodCidr(node, this.options.keys, this.config!);
-      if (result.kind === 'ok') {
-        await this.publish(node);
-        return result.subnet;
-      }
-      if (!waitingLogged) {
-        this.logger.info('waiting for node.spec.podCIDR to be assigned (kube-controller-manager --allocate-node-cidrs)', { node: this.options.nodeName });
-        waitingLogged = true;
-      }
-      await this.pause(1_000);
-      this.throwIfClosed();
-    }
-  }
-
-  /** Publishes this node's annotations when they differ; a 409 means a newer node: read it and retry. */
-  private async publish(node: V1Node, extra: Record<string, string> = {}): Promise<V1Node> {
-    let current = node;
-    for (let attempt = 1; ; attempt++) {
-      const changes = annotationChanges(current, { ...desiredAnnotations(current, this.options.keys, this.attrs!), ...extra });
-      if (!changes) return current;
-      try {
-        const updated = await this.options.api.patchAnnotations(this.options.nodeName, changes, current.metadata?.resourceVersion);
-        this.touch();
-        this.logger.info('published node annotations', { node: this.options.nodeName, annotations: Object.keys(changes) });
-        return updated;
-      } catch (err) {
-        if (!isConflict(err) || attempt >= MAX_CLAIM_ATTEMPTS) throw err;
-        this.logger.debug('node changed under our patch (409); retrying on a fresh read', { node: this.options.nodeName });
-        current = await this.readOwnNode();
-      }
-    }
-  }
-
-  // ---- annotations mode ----
-
-  /**
-   * Claims a subnet in this node's annotation. Every node writes only its own Node object, so the
-   * resourceVersion precondition cannot stop two nodes taking one subnet; the re-check after the
-   * write can. A node that sees anyone else holding its subnet after writing gives it up and tries
-   * another. When both racers see each other both retry (random picks and jitter break the tie);
-   * when only one does, the other was provably first.
-   */
-  private async claimSubnet(previous: Ipv4Subnet | undefined): Promise<Ipv4Subnet> {
-    const keys = this.options.keys;
-    const self = this.options.nodeName;
-    const backoff = new Backoff(200, 5_000, this.options.random);
-    let preferred: Ipv4Subnet | undefined = previous;
-    for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
-      this.throwIfClosed();
-      const before = await this.listNodes();
-      const node = before.find((n) => nodeName(n) === self);
-      if (!node) {
-        this.logger.info('waiting for this node to be registered', { node: self });
-        await this.pause(1_000);
-        continue;
-      }
-      const subnet = chooseSubnetClaim(this.config!, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random);
-      if (!subnet) {
-        throw new SubnetExhaustedError(`no free subnet left in ${formatIpv4Range(this.config!)} for node ${self}`);
-      }
-      try {
-        await this.publish(node, { [keys.subnet]: formatSubnet(subnet) });
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-        continue;
-      }
-      const rivals = otherClaims(await this.listNodes(), self, keys).filter((c) => subnetsOverlap(c.subnet, subnet));
-      if (rivals.length === 0) {
-        this.logger.info('claimed subnet', { node: self, subnet: formatSubnet(subnet) });
-        return subnet;
-      }
-      this.logger.warn('subnet claim collided with another node; choosing again', {
-        subnet: formatSubnet(subnet),
-        rivals: rivals.map((r) => r.node),
-      });
-      preferred = undefined;
-      await this.withdrawClaim(subnet);
-      await this.pause(backoff.next());
-    }
-    throw new DatastoreError(`could not claim a subnet for node ${self} after ${MAX_CLAIM_ATTEMPTS} attempts`);
-  }
-
-  private async withdrawClaim(subnet: Ipv4Subnet): Promise<void> {
-    const keys = this.options.keys;
-    for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
-      const node = await this.readOwnNode();
-      const claim = ownSubnetClaim(node, keys);
-      if (!claim || !subnetsEqual(claim, subnet)) return;
-      try {
-        await this.options.api.patchAnnotations(this.options.nodeName, { [keys.subnet]: null, [keys.kubeSubnetManager]: null }, node.metadata?.resourceVersion);
-        return;
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-      }
-    }
-  }
-
-  // ---- upkeep ----
 
   /** A cheap read that proves the API server answers, and puts back anything removed from our node. */
   private async probe(): Promise<void> {
     try {
-      const node = await this.options.api.get(this.options.nodeName);
-      this.touch();
+      const node = await this.parts.options.api.get(this.parts.node.name);
+      this.lifecycle.touch();
       if (node) await this.repairOwnNode(node);
-      else this.logger.warn('this node is not registered in the API server', { node: this.options.nodeName });
+      else this.logger.warn('this node is not registered in the API server', { node: this.parts.node.name });
     } catch (err) {
-      this.reportError('probing this node', err);
+      this.parts.reportError('probing this node', err);
     }
   }
 
@@ -314,89 +303,37 @@ export class KubeSubnetManager extends EventEmitter implements SubnetManager {
    * podCIDR that changed (the node was deleted and registered again) becomes our new lease.
    */
   private async repairOwnNode(node: V1Node): Promise<void> {
-    if (this.repairing || this.closed || !this.own) return;
+    if (this.repairing || this.lifecycle.closed) return;
+    const { config, attrs } = this.request;
+    const keys = this.parts.options.keys;
     this.repairing = (async () => {
-      const keys = this.options.keys;
-      if (this.config!.subnetSource === 'podCIDR') {
-        const result = ownPodCidr(node, keys, this.config!);
-        if (result.kind === 'ok' && !subnetsEqual(result.subnet, this.own!)) {
-          this.logger.warn('node.spec.podCIDR changed; following it', { from: formatSubnet(this.own!), to: formatSubnet(result.subnet) });
-          this.setOwn(result.subnet);
+      if (config.subnetSource === 'podCIDR') {
+        const result = ownPodCidr(node, keys, config);
+        if (result.kind === 'ok' && !subnetsEqual(result.subnet, this.own)) {
+          this.logger.warn('node.spec.podCIDR changed; following it', { from: formatSubnet(this.own), to: formatSubnet(result.subnet) });
+          this.own = result.subnet;
+          this.peerSet.setContext(this.validationContext());
           this.emit('own-lease', { subnet: result.subnet });
           this.emit('change');
         }
-        await this.publish(node);
+        await this.parts.node.publish(node, attrs);
       } else {
-        await this.publish(node, { [keys.subnet]: formatSubnet(this.own!) });
+        await this.parts.node.publish(node, attrs, { [keys.subnet]: formatSubnet(this.own) });
       }
     })()
-      .catch((err: unknown) => this.reportError('repairing this node', err))
+      .catch((err: unknown) => this.parts.reportError('repairing this node', err))
       .finally(() => (this.repairing = undefined));
     await this.repairing;
   }
 
-  private setOwn(subnet: Ipv4Subnet): void {
-    this.own = subnet;
-    const context = {
-      config: this.config!,
-      ownSubnet: subnet,
-      forbidden: this.options.forbiddenSubnets ?? [],
-      anySubnetLength: this.config!.subnetSource === 'podCIDR',
+  private validationContext(): LeaseValidationContext<D> {
+    const config = this.request.config;
+    return {
+      config,
+      decodePeerData: this.request.decodePeerData,
+      ownSubnet: this.own,
+      forbidden: this.parts.options.forbiddenSubnets ?? [],
+      anySubnetLength: config.subnetSource === 'podCIDR',
     };
-    if (this.peerSet) this.peerSet.setContext(context);
-    else this.peerSet = new PeerSet(this.store, context, this.logger, this.options.onInvalidLease, validateNodeLease);
   }
-
-  private async readOwnNode(): Promise<V1Node> {
-    const backoff = new Backoff(500, 10_000);
-    for (;;) {
-      this.throwIfClosed();
-      try {
-        const node = await this.options.api.get(this.options.nodeName);
-        this.touch();
-        if (node) return node;
-        this.logger.info('waiting for this node to be registered', { node: this.options.nodeName });
-      } catch (err) {
-        this.reportError('reading this node', err);
-      }
-      await this.pause(backoff.next());
-    }
-  }
-
-  private async listNodes(): Promise<V1Node[]> {
-    const backoff = new Backoff(500, 10_000);
-    for (;;) {
-      this.throwIfClosed();
-      try {
-        const listing = await this.options.api.list();
-        this.touch();
-        return listing.items;
-      } catch (err) {
-        this.reportError('listing nodes', err);
-      }
-      await this.pause(backoff.next());
-    }
-  }
-
-  private reportError(what: string, err: unknown): void {
-    if (this.closed) return;
-    this.logger.warn(`Kubernetes API call failed: ${what}; retrying`, { error: errorMessage(err) });
-    this.emit('datastore-error', err);
-  }
-
-  private touch(): void {
-    this.contactAt = Date.now();
-  }
-
-  private async pause(ms: number): Promise<void> {
-    await sleep(ms, undefined, { signal: this.abort.signal }).catch(() => undefined);
-  }
-
-  private throwIfClosed(): void {
-    if (this.closed) throw new DatastoreError('subnet manager closed');
-  }
-}
-
-function formatIpv4Range(config: NetworkConfig): string {
-  return `Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen})`;
 }

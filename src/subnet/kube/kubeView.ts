@@ -1,47 +1,61 @@
+import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import type { NetworkConfig } from '../../config/networkConfig.js';
-import { ConfigError } from '../../util/errors.js';
+import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import type { Ipv4Subnet } from '../../net/ipv4.js';
-import type { PeerLease } from '../lease.js';
+import { ConfigError } from '../../util/errors.js';
+import type { PeerDataDecoder, PeerLease } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';
 import { PeerSet } from '../peerSet.js';
-import type { V1Node } from '@kubernetes/client-node';
 import { type NodeAnnotationKeys, nodeAnnotationKeys } from './annotations.js';
 import { type KubeConnectionOptions, loadKubeConfig } from './kubeConfig.js';
-import { readNetConfigFile } from './kubeSubnetManager.js';
+import { readNetConfigFile } from './netConfigFile.js';
 import { NodeApi } from './nodeApi.js';
 import { nodeListLeases, nodeName, ownPodCidr, ownSubnetClaim, validateNodeLease } from './nodeLease.js';
 
-export interface KubeViewOptions extends KubeConnectionOptions {
+export interface KubeViewOptions<C> extends KubeConnectionOptions {
   readonly nodeName: string | undefined;
   readonly kubeAnnotationPrefix: string;
   readonly netConfigPath: string;
   readonly forbidden: readonly Ipv4Subnet[];
+  readonly parseConfig: (json: string, source: string) => C;
 }
 
-export interface KubeView {
-  readonly config: NetworkConfig;
+export interface KubeView<C, D> {
+  readonly config: C;
   readonly ownSubnet?: Ipv4Subnet;
-  readonly peers: readonly PeerLease[];
+  readonly peers: readonly PeerLease<D>[];
 }
 
-/** One read of the API server, as the agent would see it, for `weft status`: no watch, no writes. */
-function ownSubnetOf(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig): Ipv4Subnet | undefined {
+function ownSubnetOf(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig<BackendSelection>): Ipv4Subnet | undefined {
   if (config.subnetSource === 'annotations') return ownSubnetClaim(node, keys);
   const result = ownPodCidr(node, keys, config);
   return result.kind === 'ok' ? result.subnet : undefined;
 }
 
-export async function readKubeView(options: KubeViewOptions, logger: Logger): Promise<KubeView> {
+/**
+ * One read of the API server, as the agent would see it, for `weft status`: no watch, no writes.
+ * `decoderFor` gives the backend's check of peer data once the config names the backend.
+ */
+export async function readKubeView<C extends NetworkConfig<BackendSelection>, D>(
+  options: KubeViewOptions<C>,
+  decoderFor: (config: C) => Promise<PeerDataDecoder<D>>,
+  logger: Logger,
+): Promise<KubeView<C, D>> {
   if (!options.nodeName) throw new ConfigError('NODE_NAME', options.nodeName, 'must name this node with --kube-subnet-mgr');
   const api = new NodeApi(loadKubeConfig(options));
   const keys = nodeAnnotationKeys(options.kubeAnnotationPrefix);
-  const config = await readNetConfigFile(options.netConfigPath);
+  const config = await readNetConfigFile(options.netConfigPath, options.parseConfig);
   const { items } = await api.list();
   const self = items.find((n) => nodeName(n) === options.nodeName);
   const ownSubnet = self ? ownSubnetOf(self, keys, config) : undefined;
   const store = new LeaseStore();
   store.replaceAll(nodeListLeases(items, options.nodeName, keys, config.subnetSource, 1), 1);
-  const context = { config, ...(ownSubnet ? { ownSubnet } : {}), forbidden: options.forbidden, anySubnetLength: config.subnetSource === 'podCIDR' };
+  const context = {
+    config,
+    decodePeerData: await decoderFor(config),
+    ...(ownSubnet ? { ownSubnet } : {}),
+    forbidden: options.forbidden,
+    anySubnetLength: config.subnetSource === 'podCIDR',
+  };
   return { config, ...(ownSubnet ? { ownSubnet } : {}), peers: new PeerSet(store, context, logger, undefined, validateNodeLease).peers() };
 }

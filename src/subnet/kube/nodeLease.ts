@@ -1,5 +1,5 @@
 import type { V1Node } from '@kubernetes/client-node';
-import type { NetworkConfig, SubnetSource } from '../../config/networkConfig.js';
+import type { BackendSelection, NetworkConfig, SubnetSource } from '../../config/networkConfig.js';
 import { ConfigError } from '../../util/errors.js';
 import { type Ipv4Subnet, formatSubnet, isUsableUnicastIpv4, parseIpv4, parseIpv4Cidr, subnetContainsSubnet, subnetsOverlap } from '../../net/ipv4.js';
 import { pickFreeSubnet, subnetInRange } from '../allocator.js';
@@ -80,7 +80,7 @@ function creationOrder(node: V1Node, fallback: number): number {
 }
 
 /** validatePeerLease for node leases: the subnet comes from the value, everything else is shared. */
-export function validateNodeLease(lease: RawLease, ctx: LeaseValidationContext): LeaseValidation {
+export function validateNodeLease<D>(lease: RawLease, ctx: LeaseValidationContext<D>): LeaseValidation<D> {
   let subnetText: unknown;
   try {
     subnetText = (JSON.parse(lease.value) as { Subnet?: unknown }).Subnet;
@@ -130,7 +130,7 @@ export type PodCidrResult = { readonly kind: 'ok'; readonly subnet: Ipv4Subnet }
  * This node's own subnet in podCIDR mode. Empty means the controller manager has not assigned one
  * yet (wait); anything unparsable or outside Network is an operator error that waiting cannot fix.
  */
-export function ownPodCidr(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig): PodCidrResult {
+export function ownPodCidr(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig<BackendSelection>): PodCidrResult {
   const text = claimedSubnetText(node, keys, 'podCIDR');
   if (!text) return { kind: 'waiting' };
   const field = `node ${nodeName(node)} spec.podCIDR`;
@@ -166,7 +166,7 @@ export function otherClaims(nodes: readonly V1Node[], self: string, keys: NodeAn
  * a random free one, so racing nodes rarely collide in the first place.
  */
 export function chooseSubnetClaim(
-  config: NetworkConfig,
+  config: NetworkConfig<BackendSelection>,
   others: readonly SubnetClaim[],
   candidates: readonly (Ipv4Subnet | undefined)[],
   random: () => number = Math.random,

@@ -1,0 +1,52 @@
+import { optionalBoolean, optionalInteger } from '../../util/jsonFields.js';
+
+export interface VxlanBackendConfig {
+  readonly type: 'vxlan';
+  readonly vni: number;
+  /** UDP port; 0 means the kernel default (8472), as in Flannel. */
+  readonly port: number;
+  readonly gbp: boolean;
+  readonly learning: boolean;
+  readonly directRouting: boolean;
+  /** 0 means "external interface MTU minus the VXLAN overhead". */
+  readonly mtu: number;
+}
+
+export const VXLAN_DEFAULT_VNI = 1;
+export const VXLAN_KERNEL_DEFAULT_PORT = 8472;
+/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) headers. */
+export const VXLAN_OVERHEAD = 50;
+
+/** Flannel's vxlan Backend fields and defaults; every rejection names `Backend.<field>`. */
+export function parseVxlanConfig(fields: Record<string, unknown>): VxlanBackendConfig {
+  const path = 'Backend.';
+  return {
+    type: 'vxlan',
+    vni: optionalInteger(fields, 'VNI', VXLAN_DEFAULT_VNI, { min: 1, max: 16_777_215 }, path),
+    port: optionalInteger(fields, 'Port', 0, { min: 0, max: 65_535 }, path),
+    gbp: optionalBoolean(fields, 'GBP', false, path),
+    learning: optionalBoolean(fields, 'Learning', false, path),
+    directRouting: optionalBoolean(fields, 'DirectRouting', false, path),
+    mtu: optionalInteger(
+      fields,
+      'MTU',
+      0,
+      { min: 0, max: 65_535, extra: { test: (v) => v === 0 || v >= 576, reason: 'must be 0 (automatic) or at least 576' } },
+      path,
+    ),
+  };
+}
+
+/** The kernel's VXLAN port when the config leaves it at 0. */
+export function effectiveVxlanPort(config: VxlanBackendConfig): number {
+  return config.port === 0 ? VXLAN_KERNEL_DEFAULT_PORT : config.port;
+}
+
+/** MTU of the device and of pods (FLANNEL_MTU). */
+export function vxlanPodMtu(config: VxlanBackendConfig, externalMtu: number): number {
+  return config.mtu > 0 ? config.mtu : externalMtu - VXLAN_OVERHEAD;
+}
+
+export function vxlanDeviceName(vni: number): string {
+  return `flannel.${vni}`;
+}
