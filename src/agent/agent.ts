@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'winston';
-import type { AgentOptions } from '../cli/agentOptions.js';
+import type { AgentOptions } from './options.js';
 import type { ActiveBackend } from '../backend/backend.js';
 import { type AgentNetworkConfig, type PeerData, activateBackend } from '../backend/registry.js';
 import type { IptablesKeeper } from '../kernel/iptables.js';

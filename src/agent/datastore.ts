@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { AgentOptions } from '../cli/agentOptions.js';
+import type { AgentOptions } from './options.js';
 import { type AgentNetworkConfig, parseNetworkConfig } from '../backend/registry.js';
 import type { ExternalInterface } from '../net/externalInterface.js';
 import { createEtcdClient } from '../subnet/etcd/client.js';

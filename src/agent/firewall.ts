@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { AgentOptions } from '../cli/agentOptions.js';
+import type { AgentOptions } from './options.js';
 import type { BackendSelection, NetworkConfig } from '../config/networkConfig.js';
 import { planIptables } from '../iptables/rules.js';
 import { IptablesKeeper, detectIptablesTools } from '../kernel/iptables.js';

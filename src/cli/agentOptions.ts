@@ -1,29 +1,6 @@
-import type { EtcdConnectionConfig } from '../subnet/etcd/client.js';
+import type { AgentOptions } from '../agent/options.js';
 import { FlagError } from '../util/errors.js';
 
-/** The validated, typed form of `weft agent`'s flags. */
-export interface AgentOptions {
-  readonly etcd: EtcdConnectionConfig;
-  readonly iface: readonly string[];
-  readonly ifaceRegex: readonly string[];
-  readonly ifaceCanReach?: string;
-  readonly publicIp?: string;
-  readonly subnetFile: string;
-  readonly subnetLeaseRenewMarginMinutes: number;
-  readonly ipMasq: boolean;
-  readonly iptablesForwardRules: boolean;
-  readonly iptablesResyncSeconds: number;
-  readonly healthzIp: string;
-  readonly healthzPort: number;
-  readonly kubeSubnetMgr: boolean;
-  /** This node's name in Kubernetes mode (NODE_NAME, which a DaemonSet sets from spec.nodeName). */
-  readonly nodeName?: string;
-  readonly kubeconfigFile?: string;
-  readonly kubeApiUrl?: string;
-  readonly kubeAnnotationPrefix: string;
-  readonly netConfigPath: string;
-  readonly verbosity: number;
-}
 
 
 /** What commander hands back: camel-cased flag names, already parsed per flag. */

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { FlagError } from '../util/errors.js';
 import { addAgentFlags, normalizeGoStyleArgs } from './agentFlags.js';
-import { type AgentOptions, buildAgentOptions } from './agentOptions.js';
+import type { AgentOptions } from '../agent/options.js';
+import { buildAgentOptions } from './agentOptions.js';
 
 export function weftVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { AgentOptions } from '../cli/agentOptions.js';
+import type { AgentOptions } from '../agent/options.js';
 import type { ActiveBackend } from '../backend/backend.js';
 import { type AgentNetworkConfig, type PeerData, activateBackend, parseNetworkConfig } from '../backend/registry.js';
 import { kernelHostFacts } from '../kernel/hostFacts.js';

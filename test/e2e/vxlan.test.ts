@@ -79,7 +79,7 @@ describeAsRoot('vxlan backend across 3 hosts', () => {
     }
   });
 
-  it('programs ARP, FDB and an onlink route per peer, as DESIGN.md says', async () => {
+  it('programs ARP, FDB and an onlink route per peer, as docs/architecture.md says', async () => {
     const client = cluster.etcd.client();
     for (const host of cluster.hosts) {
       for (const peer of cluster.hosts) {

@@ -1,0 +1,28 @@
+import type { EtcdConnectionConfig } from '../subnet/etcd/client.js';
+
+/**
+ * What the agent runs with: the agent layer owns this shape, and the CLI maps `weft agent`'s
+ * flags and environment onto it (cli/agentOptions.ts).
+ */
+export interface AgentOptions {
+  readonly etcd: EtcdConnectionConfig;
+  readonly iface: readonly string[];
+  readonly ifaceRegex: readonly string[];
+  readonly ifaceCanReach?: string;
+  readonly publicIp?: string;
+  readonly subnetFile: string;
+  readonly subnetLeaseRenewMarginMinutes: number;
+  readonly ipMasq: boolean;
+  readonly iptablesForwardRules: boolean;
+  readonly iptablesResyncSeconds: number;
+  readonly healthzIp: string;
+  readonly healthzPort: number;
+  readonly kubeSubnetMgr: boolean;
+  /** This node's name in Kubernetes mode (NODE_NAME, which a DaemonSet sets from spec.nodeName). */
+  readonly nodeName?: string;
+  readonly kubeconfigFile?: string;
+  readonly kubeApiUrl?: string;
+  readonly kubeAnnotationPrefix: string;
+  readonly netConfigPath: string;
+  readonly verbosity: number;
+}
