@@ -44,6 +44,7 @@ export interface ReconcilerOptions {
 export class Reconciler extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private pendingReasons = new Set<string>();
@@ -66,6 +67,7 @@ export class Reconciler extends EventEmitter {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.resyncTimer);
+    clearTimeout(this.retryTimer);
   }
 
   /** Number of completed passes, for readiness ("reconciled at least once"). */
@@ -105,7 +107,9 @@ export class Reconciler extends EventEmitter {
   }
 
   private retrySoon(): void {
-    setTimeout(() => this.trigger('retry after failure'), 1_000).unref();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.trigger('retry after failure'), 1_000);
+    this.retryTimer.unref();
   }
 
   private async reconcileOnce(): Promise<ReconcileResult | undefined> {

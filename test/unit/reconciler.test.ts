@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import type { PlanInput } from '../../src/backend/plan.js';
-import { parseNetworkConfig } from '../../src/config/networkConfig.js';
+import { parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
+import { type PlanInput, planKernelState } from '../helpers/plan.js';
 import { silentLogger } from '../../src/util/log.js';
 import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import { type ReconcileResult, Reconciler } from '../../src/agent/reconciler.js';
@@ -35,7 +35,7 @@ function planInput(spec: InputSpec): PlanInput {
     const backendData = spec.type === 'vxlan' ? { VNI: config.backend.type === 'vxlan' ? config.backend.vni : 0, VtepMAC: `02:00:00:00:${n.toString(16).padStart(2, '0')}:02` } : null;
     const validated = validatePeerLease(
       { key: `10.5.${n}.0-24`, value: serializeLeaseAttrs({ publicIP, backendType: spec.type, backendData }) },
-      { config, ownSubnet: cidr('10.5.1.0/24') },
+      { config, decodePeerData: peerDataDecoder(config.backend), ownSubnet: cidr('10.5.1.0/24') },
     );
     if (!validated.ok) throw new Error(validated.reason);
     return validated.lease;
@@ -73,7 +73,7 @@ function harness(input: PlanInput | undefined, useNexthops = false): Harness {
     errors: [],
     reconciler: new Reconciler({
       kernel,
-      inputs: () => h.input,
+      plan: () => (h.input ? { desired: planKernelState(h.input), peers: h.input.peers.length } : undefined),
       scope: { network: cidr(NETWORK), extLink: 'eth0', useNexthops },
       logger: silentLogger(),
       debounceMs: DEBOUNCE_MS,
