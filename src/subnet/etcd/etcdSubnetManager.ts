@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
@@ -6,11 +5,11 @@ import type { BackendSelection, NetworkConfig } from '../../config/networkConfig
 import { type Ipv4Subnet, formatSubnet, subnetsEqual } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
 import { ConfigError, errorMessage } from '../../util/errors.js';
-import type { LeaseValidationContext, PeerLease } from '../lease.js';
-import { type LeaseEvent, LeaseStore } from '../leaseStore.js';
+import type { LeaseValidationContext } from '../lease.js';
+import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
-import { PeerSet } from '../peerSet.js';
-import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease, SubnetLeaseEvents } from '../subnetManager.js';
+import { PeerWatch } from '../peerWatch.js';
+import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
 import { type EtcdAcquired, acquireEtcdLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
 import { EtcdRegistry, type HeldLease } from './registry.js';
@@ -146,12 +145,8 @@ interface EtcdLeaseParts<C> {
  * processes every event of every response, resumes from the last revision it saw, relists after
  * compaction or a broken stream, and relists periodically anyway.
  */
-class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends EventEmitter<SubnetLeaseEvents> implements SubnetLease<D> {
-  private readonly store = new LeaseStore();
-  private readonly peerSet: PeerSet<D>;
+class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends PeerWatch<D> {
   private readonly registry: EtcdRegistry;
-  private readonly lifecycle: ManagerLifecycle;
-  private readonly logger: Logger;
   private held: HeldLease;
   /** The listing acquisition worked from, until start() hands it to the store. */
   private acquiredFrom: EtcdAcquired['listing'] | undefined;
@@ -165,13 +160,12 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Even
     acquired: EtcdAcquired,
     private readonly parts: EtcdLeaseParts<C>,
   ) {
-    super();
+    const forbidden = parts.options.forbiddenSubnets;
+    const context = { config: request.config, decodePeerData: request.decodePeerData, ownSubnet: acquired.held.subnet, ...(forbidden ? { forbidden } : {}) };
+    super(parts.lifecycle, parts.options.logger, context, parts.options.onInvalidLease);
     this.registry = parts.registry;
-    this.lifecycle = parts.lifecycle;
-    this.logger = parts.options.logger;
     this.held = acquired.held;
     this.acquiredFrom = acquired.listing;
-    this.peerSet = new PeerSet(this.store, this.validationContext(), this.logger, parts.options.onInvalidLease);
     this.lifecycle.onClose(() => this.stopWatching());
   }
 
@@ -179,20 +173,8 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Even
     return { subnet: this.held.subnet, ...(this.held.expiration ? { expiration: this.held.expiration } : {}) };
   }
 
-  peers(): readonly PeerLease<D>[] {
-    return this.peerSet.peers();
-  }
-
-  lastContact(): number {
-    return this.lifecycle.lastContact();
-  }
-
   async dataPlaneReady(): Promise<void> {
     // etcd has no node object to mark ready.
-  }
-
-  close(): Promise<void> {
-    return this.lifecycle.close();
   }
 
   async start(): Promise<void> {

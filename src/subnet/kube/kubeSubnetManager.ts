@@ -1,15 +1,13 @@
-import { EventEmitter } from 'node:events';
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
 import { DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
-import type { LeaseAttrs, LeaseValidationContext, PeerLease } from '../lease.js';
-import { LeaseStore } from '../leaseStore.js';
+import type { LeaseAttrs, LeaseValidationContext } from '../lease.js';
 import { ManagerLifecycle } from '../lifecycle.js';
-import { PeerSet } from '../peerSet.js';
-import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease, SubnetLeaseEvents } from '../subnetManager.js';
+import { PeerWatch } from '../peerWatch.js';
+import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
 import type { NodeAnnotationKeys } from './annotations.js';
 import { readNetConfigFile } from './netConfigFile.js';
 import { type NodeApi, isConflict } from './nodeApi.js';
@@ -184,11 +182,7 @@ interface KubeLeaseParts<C> {
  * Second phase: peers are the other nodes that publish this network's annotations, validated
  * exactly like etcd leases; our own node's annotations are kept in place.
  */
-class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends EventEmitter<SubnetLeaseEvents> implements SubnetLease<D> {
-  private readonly store = new LeaseStore();
-  private readonly peerSet: PeerSet<D>;
-  private readonly lifecycle: ManagerLifecycle;
-  private readonly logger: Logger;
+class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends PeerWatch<D> {
   private own: Ipv4Subnet;
   private revision = 0;
   private repairing: Promise<void> | undefined;
@@ -198,28 +192,13 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Even
     subnet: Ipv4Subnet,
     private readonly parts: KubeLeaseParts<C>,
   ) {
-    super();
-    this.lifecycle = parts.lifecycle;
-    this.logger = parts.options.logger;
+    super(parts.lifecycle, parts.options.logger, nodeValidationContext(request, subnet, parts.options.forbiddenSubnets), parts.options.onInvalidLease, validateNodeLease);
     this.own = subnet;
-    this.peerSet = new PeerSet(this.store, this.validationContext(), this.logger, parts.options.onInvalidLease, validateNodeLease);
     this.lifecycle.onClose(() => this.repairing);
   }
 
   ownLease(): OwnLease {
     return { subnet: this.own };
-  }
-
-  peers(): readonly PeerLease<D>[] {
-    return this.peerSet.peers();
-  }
-
-  lastContact(): number {
-    return this.lifecycle.lastContact();
-  }
-
-  close(): Promise<void> {
-    return this.lifecycle.close();
   }
 
   async start(): Promise<void> {
@@ -312,7 +291,7 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Even
         if (result.kind === 'ok' && !subnetsEqual(result.subnet, this.own)) {
           this.logger.warn('node.spec.podCIDR changed; following it', { from: formatSubnet(this.own), to: formatSubnet(result.subnet) });
           this.own = result.subnet;
-          this.peerSet.setContext(this.validationContext());
+          this.peerSet.setContext(nodeValidationContext(this.request, this.own, this.parts.options.forbiddenSubnets));
           this.emit('own-lease', { subnet: result.subnet });
           this.emit('change');
         }
@@ -326,14 +305,20 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Even
     await this.repairing;
   }
 
-  private validationContext(): LeaseValidationContext<D> {
-    const config = this.request.config;
-    return {
-      config,
-      decodePeerData: this.request.decodePeerData,
-      ownSubnet: this.own,
-      forbidden: this.parts.options.forbiddenSubnets ?? [],
-      anySubnetLength: config.subnetSource === 'podCIDR',
-    };
-  }
+
+}
+
+/** Node podCIDRs are sized by kube-controller-manager, so in that mode any length inside Network is valid. */
+function nodeValidationContext<C extends NetworkConfig<BackendSelection>, D>(
+  request: AcquireRequest<C, D>,
+  own: Ipv4Subnet,
+  forbidden: readonly Ipv4Subnet[] | undefined,
+): LeaseValidationContext<D> {
+  return {
+    config: request.config,
+    decodePeerData: request.decodePeerData,
+    ownSubnet: own,
+    forbidden: forbidden ?? [],
+    anySubnetLength: request.config.subnetSource === 'podCIDR',
+  };
 }
