@@ -107,7 +107,17 @@ export class EtcdServer {
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
+    child.kill('SIGCONT');
     await exited;
+  }
+
+  /** Freezes the process (SIGSTOP): connections stay open and every call hangs, as on a wedged host. */
+  freeze(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.process?.kill('SIGCONT');
   }
 
   async stop(): Promise<void> {
