@@ -4,7 +4,7 @@ import type { BackendSelection, NetworkConfig } from '../../config/networkConfig
 import { type Ipv4Subnet, formatSubnet, subnetsEqual } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
 import { ConfigError, errorMessage } from '../../util/errors.js';
-import type { LeaseValidationContext } from '../lease.js';
+import type { LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
@@ -28,6 +28,8 @@ export interface EtcdDatastoreOptions<C> extends DatastoreListener {
   readonly random?: () => number;
   /** Subnets no peer may claim (the underlay's own); see validatePeerLease. */
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
+  /** The underlay's facts a peer's PublicIP is checked against; see validatePeerClaim. */
+  readonly underlay?: UnderlayFacts;
   /** How often etcd is pinged so readiness knows it is reachable even when nothing changes. */
   readonly probeIntervalMs?: number;
 }
@@ -159,9 +161,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     acquired: EtcdAcquired,
     private readonly parts: EtcdLeaseParts<C>,
   ) {
-    const forbidden = parts.options.forbiddenSubnets;
-    const context = { config: request.config, decodePeerData: request.decodePeerData, ownSubnet: acquired.held.subnet, ...(forbidden ? { forbidden } : {}) };
-    super(parts.lifecycle, parts.options.logger, context, parts.options.onInvalidLease);
+    super(parts.lifecycle, parts.options.logger, etcdValidationContext(request, acquired.held.subnet, parts.options), parts.options.onInvalidLease);
     this.registry = parts.registry;
     this.held = acquired.held;
     this.acquiredFrom = acquired.listing;
@@ -211,16 +211,6 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     await watcher?.cancel();
   }
 
-  private validationContext(): LeaseValidationContext<D> {
-    const forbidden = this.parts.options.forbiddenSubnets;
-    return {
-      config: this.request.config,
-      decodePeerData: this.request.decodePeerData,
-      ownSubnet: this.held.subnet,
-      ...(forbidden ? { forbidden } : {}),
-    };
-  }
-
   private scheduleRenewal(): void {
     this.cancelRenewal();
     const expiration = this.held.expiration;
@@ -262,7 +252,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       try {
         const { held } = await this.parts.reacquire(previous.subnet);
         this.held = held;
-        this.peerSet.setContext(this.validationContext());
+        this.peerSet.setContext(etcdValidationContext(this.request, held.subnet, this.parts.options));
         this.scheduleRenewal();
         if (!subnetsEqual(previous.subnet, held.subnet)) {
           this.logger.warn('lease re-acquired with a different subnet', { subnet: formatSubnet(held.subnet) });
@@ -374,4 +364,19 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     }
     this.watchRestarting = false;
   }
+}
+
+function etcdValidationContext<C extends NetworkConfig<BackendSelection>, D>(
+  request: AcquireRequest<C, D>,
+  ownSubnet: Ipv4Subnet,
+  options: EtcdDatastoreOptions<C>,
+): LeaseValidationContext<D> {
+  const { forbiddenSubnets: forbidden, underlay } = options;
+  return {
+    config: request.config,
+    decodePeerData: request.decodePeerData,
+    ownSubnet,
+    ...(forbidden ? { forbidden } : {}),
+    ...(underlay ? { underlay } : {}),
+  };
 }
