@@ -9,7 +9,7 @@ import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
-import { type EtcdAcquired, acquireEtcdLease } from './acquire.js';
+import { type EtcdAcquireInput, type EtcdAcquired, acquireEtcdLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
 import { EtcdRegistry, type HeldLease } from './registry.js';
 
@@ -101,19 +101,24 @@ export class EtcdDatastore<C extends NetworkConfig<BackendSelection>> implements
     signal?.addEventListener('abort', closeOnAbort, { once: true });
     try {
       const acquired = await acquireEtcdLease(
-        { config: request.config, attrs: request.attrs, ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}) },
+        { ...this.acquireInput(request), ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}) },
         this.acquireDeps(),
       );
       return new EtcdSubnetLease(request, acquired, {
         registry: this.registry,
         lifecycle: this.lifecycle,
         options: this.options,
-        reacquire: (preferred) => acquireEtcdLease({ config: request.config, attrs: request.attrs, preferred }, this.acquireDeps()),
+        reacquire: (preferred) => acquireEtcdLease({ ...this.acquireInput(request), preferred }, this.acquireDeps()),
         reportError: (what, err) => this.reportError(what, err),
       });
     } finally {
       signal?.removeEventListener('abort', closeOnAbort);
     }
+  }
+
+  private acquireInput<D>(request: AcquireRequest<C, D>): EtcdAcquireInput {
+    const forbidden = this.options.forbiddenSubnets;
+    return { config: request.config, attrs: request.attrs, ...(forbidden ? { forbidden } : {}) };
   }
 
   private acquireDeps() {
