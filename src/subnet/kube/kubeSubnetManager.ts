@@ -3,6 +3,7 @@ import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
+import { forbiddenNote } from '../allocator.js';
 import { DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
 import type { LeaseAttrs, LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import { ManagerLifecycle } from '../lifecycle.js';
@@ -93,7 +94,7 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
     let waitingLogged = false;
     for (;;) {
       const node = await this.node.read();
-      const result = ownPodCidr(node, this.options.keys, config);
+      const result = ownPodCidr(node, this.options.keys, config, this.options.forbiddenSubnets);
       if (result.kind === 'ok') {
         await this.node.publish(node, attrs);
         return result.subnet;
@@ -128,9 +129,13 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
         await this.lifecycle.pause(1_000);
         continue;
       }
-      const subnet = chooseSubnetClaim(config, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random);
+      const forbidden = this.options.forbiddenSubnets ?? [];
+      const subnet = chooseSubnetClaim(config, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random, forbidden);
       if (!subnet) {
-        throw new SubnetExhaustedError(`no free subnet left in Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen}) for node ${self}`);
+        const range = { min: config.subnetMin, max: config.subnetMax, subnetLen: config.subnetLen };
+        throw new SubnetExhaustedError(
+          `no free subnet left in Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen}${forbiddenNote(range, forbidden)}) for node ${self}`,
+        );
       }
       try {
         await this.node.publish(node, attrs, { [keys.subnet]: formatSubnet(subnet) });
