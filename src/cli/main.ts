@@ -38,7 +38,8 @@ async function agentMain(argv: readonly string[]): Promise<number> {
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
-        logger.warn('second signal; exiting immediately', { signal });
+        // The first stop may have closed the log already; then it is about to exit anyway.
+        if (!logger.writableEnded) logger.warn('second signal; exiting immediately', { signal });
         void flushLog(logger).then(() => process.exit(EXIT_FAILURE));
         return;
       }

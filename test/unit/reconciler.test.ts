@@ -436,6 +436,16 @@ describe('Reconciler', () => {
 describe('per-peer backoff', () => {
   const routed = (h: Harness) => h.kernel.view(undefined).routes.map((r) => r.dst);
 
+  /** host-gw peer 3's gateway refused on every pass, until its third failure holds it back. */
+  async function peerThreeHeldBack(): Promise<Harness> {
+    const h = harness(planInput({ type: 'host-gw', peers: [2, 3] }));
+    h.kernel.refuseLinesFromNowOn((line) => line.includes('via 192.168.1.3 '));
+    h.reconciler.start();
+    await advance(DEBOUNCE_MS + 2 * (RETRY_MS + DEBOUNCE_MS));
+    expect(h.results.at(-1)!.heldBack).toBe(1);
+    return h;
+  }
+
   it('holds back a peer the kernel keeps refusing, retries it ever more rarely, and routes the others', async () => {
     // host-gw peer 3's gateway refused on every pass, as the kernel refuses an unreachable nexthop.
     const h = harness(planInput({ type: 'host-gw', peers: [2, 3] }));
@@ -459,11 +469,7 @@ describe('per-peer backoff', () => {
   });
 
   it('programs the peer at the next trial once the kernel accepts it, and forgets its record', async () => {
-    const h = harness(planInput({ type: 'host-gw', peers: [2, 3] }));
-    h.kernel.refuseLinesFromNowOn((line) => line.includes('via 192.168.1.3 '));
-    h.reconciler.start();
-    await advance(DEBOUNCE_MS + 2 * (RETRY_MS + DEBOUNCE_MS));
-    expect(h.results.at(-1)!.heldBack).toBe(1);
+    const h = await peerThreeHeldBack();
     h.kernel.refuseLinesFromNowOn();
     await advance(2_000 + DEBOUNCE_MS);
     expect(routed(h)).toEqual(['10.5.2.0/24', '10.5.3.0/24']);
@@ -471,11 +477,7 @@ describe('per-peer backoff', () => {
   });
 
   it('starts afresh when the lease changes: a new PublicIP is tried at once', async () => {
-    const h = harness(planInput({ type: 'host-gw', peers: [2, 3] }));
-    h.kernel.refuseLinesFromNowOn((line) => line.includes('via 192.168.1.3 '));
-    h.reconciler.start();
-    await advance(DEBOUNCE_MS + 2 * (RETRY_MS + DEBOUNCE_MS));
-    expect(h.results.at(-1)!.heldBack).toBe(1);
+    const h = await peerThreeHeldBack();
     const moved = planInput({ type: 'host-gw', peers: [2, 3] });
     const [two, three] = moved.peers;
     h.input = { ...moved, peers: [two!, { ...three!, publicIP: '192.168.1.33' }] };
