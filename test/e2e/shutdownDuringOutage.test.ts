@@ -20,7 +20,6 @@ describeAsRoot('stopping during a datastore outage', () => {
     await cluster.writeNetworkConfig('/weft/primary', { Network: '10.140.0.0/16', Backend: { Type: 'vxlan' } });
   });
   afterEach(async () => {
-    cluster.etcd.thaw();
     await cluster.etcd.resume();
   });
   afterAll(async () => {

@@ -62,8 +62,13 @@ export class EtcdServer {
     return server;
   }
 
-  /** (Re)starts the process on the same data dir and port. */
+  /** (Re)starts the process on the same data dir and port; thaws it if it is only frozen. */
   async resume(): Promise<void> {
+    const running = this.process;
+    if (running && running.exitCode === null && running.signalCode === null) {
+      this.thaw();
+      return;
+    }
     this.output = '';
     const child = spawn('etcd', this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
