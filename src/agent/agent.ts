@@ -154,10 +154,10 @@ async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backe
 function run(parts: AgentParts): RunningAgent {
   const { options, config, ext, backend, lease, deps, metrics, logger } = parts;
   const link = externalLinkOf(ext);
-  const reconciler = new Reconciler({
+  const reconciler: Reconciler = new Reconciler({
     kernel: deps.kernel,
     plan: () => {
-      const peers = lease.peers();
+      const peers = reconciler.admitPeers(lease.peers());
       return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
     },
     scope: { network: config.network, extLink: link.name, useNexthops: parts.useNexthops },
@@ -189,6 +189,7 @@ function run(parts: AgentParts): RunningAgent {
     metrics.reconcileDuration.observe(result.durationMs / 1000);
     metrics.kernelOperations.inc({ result: 'applied' }, result.applied);
     metrics.kernelOperations.inc({ result: 'failed' }, result.failed);
+    metrics.peersHeldBack.set(result.heldBack);
     const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
     if (unprompted && result.applied > 0) metrics.driftRepairs.inc();
   });

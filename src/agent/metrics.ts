@@ -14,6 +14,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly peersHeldBack = new Gauge({
+    name: 'weft_peers_held_back',
+    help: 'Valid peers left out of the kernel for now because it keeps refusing their entries (retried with backoff).',
+    registers: [this.registry],
+  });
+
   readonly reconcileDuration = new Histogram({
     name: 'weft_reconcile_duration_seconds',
     help: 'Time of one reconcile pass: plan, read the kernel, diff, apply.',

@@ -4,14 +4,17 @@ import type { DesiredState } from '../backend/desiredState.js';
 import { type OwnershipScope, diffKernelState } from '../backend/diff.js';
 import { planIsEmpty } from '../kernel/kernelPlan.js';
 import { errorMessage } from '../util/errors.js';
-import type { KernelPort } from '../kernel/kernelPort.js';
+import type { ApplyResult, KernelPort } from '../kernel/kernelPort.js';
 import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
+import { PeerBackoff, type PeerIdentity } from './peerBackoff.js';
 
 export interface ReconcileResult {
   readonly applied: number;
   readonly failed: number;
   readonly durationMs: number;
   readonly peers: number;
+  /** Peers left out of the plan because the kernel keeps refusing their entries. */
+  readonly heldBack: number;
   /** What asked for this pass ('leases changed', 'kernel changed', 'resync', …). */
   readonly reasons: readonly string[];
 }
@@ -51,9 +54,19 @@ export class Reconciler extends EventEmitter {
   private stopped = false;
   private readonly skipReports = new ReportOncePerKey();
   private passes = 0;
+  private readonly backoff: PeerBackoff;
 
   constructor(private readonly options: ReconcilerOptions) {
     super();
+    this.backoff = new PeerBackoff({ logger: options.logger, onRelease: () => this.trigger('peer backoff over') });
+  }
+
+  /**
+   * For plan(): the peers to plan in this pass, leaving out those whose kernel operations keep
+   * failing (see PeerBackoff). The pass's failures are charged to the peers admitted here.
+   */
+  admitPeers<P extends PeerIdentity>(peers: readonly P[]): P[] {
+    return this.backoff.admit(peers);
   }
 
   start(): void {
@@ -68,6 +81,7 @@ export class Reconciler extends EventEmitter {
     clearTimeout(this.timer);
     clearInterval(this.resyncTimer);
     clearTimeout(this.retryTimer);
+    this.backoff.stop();
   }
 
   /** Number of completed passes, for readiness ("reconciled at least once"). */
@@ -126,12 +140,13 @@ export class Reconciler extends EventEmitter {
     const plan = diffKernelState(desired, actual, this.options.scope);
     const diffed = performance.now();
     let applied = 0;
-    let failed = 0;
+    let failures: ApplyResult['failures'] = [];
     if (!planIsEmpty(plan)) {
       const result = await this.options.kernel.apply(plan);
       const done = performance.now();
       applied = result.applied;
-      failed = result.failures.length;
+      failures = result.failures;
+      const failed = failures.length;
       for (const failure of result.failures.slice(0, 10)) {
         this.options.logger.warn('kernel operation failed', { command: failure.command, error: failure.error });
       }
@@ -149,8 +164,9 @@ export class Reconciler extends EventEmitter {
         },
       });
     }
+    this.backoff.afterPass(failures);
     this.passes++;
-    return { applied, failed, durationMs: performance.now() - started, peers, reasons };
+    return { applied, failed: failures.length, durationMs: performance.now() - started, peers, heldBack: this.backoff.heldCount(), reasons };
   }
 
   /** Says once per peer and reason why a valid lease is not routed, not on every pass. */

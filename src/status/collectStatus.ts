@@ -7,6 +7,7 @@ import { iprouteKernel } from '../kernel/kernelPort.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
 import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
+import { underlayFacts } from '../agent/datastore.js';
 import { readEtcdView } from '../subnet/etcd/view.js';
 import type { PeerDataDecoder, PeerLease } from '../subnet/lease.js';
 import { DatastoreError } from '../util/errors.js';
@@ -29,6 +30,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   const ext = await discoverExternalInterface(options, kernelHostFacts);
   const extLink = externalLinkOf(ext);
   const forbidden = [ext.ifaceSubnet];
+  const underlay = underlayFacts(ext);
   let backend: ActiveBackend | undefined;
   // The backend is prepared as the agent would (vxlan reads the device's VTEP MAC) once the
   // datastore has said which backend the network uses.
@@ -45,12 +47,13 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
           kubeAnnotationPrefix: options.kubeAnnotationPrefix,
           netConfigPath: options.netConfigPath,
           forbidden,
+          underlay,
           parseConfig: parseNetworkConfig,
         },
         decoderFor,
         logger,
       )
-    : await readEtcdView({ connection: options.etcd, parseConfig: parseNetworkConfig, publicIP: ext.publicIP, forbidden }, decoderFor, logger);
+    : await readEtcdView({ connection: options.etcd, parseConfig: parseNetworkConfig, publicIP: ext.publicIP, forbidden, underlay }, decoderFor, logger);
   if (!backend) throw new DatastoreError('the datastore view was read without its backend');
   const { config, ownSubnet, expiration, peers } = view;
   const useNexthops = await kernelSupportsNexthops();
