@@ -12,6 +12,8 @@ export interface ReconcileResult {
   readonly failed: number;
   readonly durationMs: number;
   readonly peers: number;
+  /** Valid leases the backend could not route (a duplicate WireGuard key, say). */
+  readonly skipped: number;
   /** What asked for this pass ('leases changed', 'kernel changed', 'resync', …). */
   readonly reasons: readonly string[];
 }
@@ -121,7 +123,7 @@ export class Reconciler extends EventEmitter {
     const { desired, peers } = planned;
     this.reportSkipped(desired.skipped);
     const plannedAt = performance.now();
-    const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops);
+    const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops, desired.wireguard?.map((w) => w.name));
     const read = performance.now();
     const plan = diffKernelState(desired, actual, this.options.scope);
     const diffed = performance.now();
@@ -132,12 +134,14 @@ export class Reconciler extends EventEmitter {
       const done = performance.now();
       applied = result.applied;
       failed = result.failures.length;
+      for (const notice of result.notices ?? []) this.options.logger.warn(notice);
       for (const failure of result.failures.slice(0, 10)) {
         this.options.logger.warn('kernel operation failed', { command: failure.command, error: failure.error });
       }
       this.options.logger.info('kernel state reconciled', {
         device: plan.device.length,
         fdb: plan.fdb.length,
+        ...(plan.wireguard ? { wireguard: plan.wireguard.filter((w) => w.create || w.config || w.link.length > 0).length } : {}),
         ip: plan.ip.length,
         failed,
         peers,
@@ -150,7 +154,7 @@ export class Reconciler extends EventEmitter {
       });
     }
     this.passes++;
-    return { applied, failed, durationMs: performance.now() - started, peers, reasons };
+    return { applied, failed, durationMs: performance.now() - started, peers, skipped: desired.skipped.length, reasons };
   }
 
   /** Says once per peer and reason why a valid lease is not routed, not on every pass. */
