@@ -25,23 +25,21 @@ export async function readWireguardDevice(name: string): Promise<WireguardDevice
   return { name, kind: link.kind, mtu: link.mtu, up: link.up, addresses: link.addresses, ...(config ? { config } : {}) };
 }
 
-/** How this machine makes WireGuard devices, learnt at the first creation. */
-let implementation: 'kernel' | 'userspace' | undefined;
+/** Learnt at the first creation: the kernel has no WireGuard module, so devices are wireguard-go's. */
+let noKernelModule = false;
 
 const NO_MODULE = /Unknown device type|not supported/i;
 
 /** Creates the link; says so when it had to fall back to userspace. */
 async function createDevice(name: string): Promise<string | undefined> {
-  if (implementation !== 'userspace') {
-    // Kernel-module path: this machine's kernel has no WireGuard module, so tests never reach
-    // the success branch below (see docs/architecture.md, "Kernel state per backend").
-    const added = await runCommand(['ip', 'link', 'add', name, 'type', 'wireguard'], { allowFailure: true });
-    if (added.exitCode === 0) {
-      implementation = 'kernel';
-      return undefined;
-    }
-    if (!NO_MODULE.test(added.stderr)) throw new KernelCommandError(['ip', 'link', 'add', name, 'type', 'wireguard'], added.stderr);
-    implementation = 'userspace';
+  if (!noKernelModule) {
+    // The kernel-module path. The test machine's kernel has no WireGuard module, so its tests
+    // never take the success branch (README.md, "Kernel state", WireGuard).
+    const argv = ['ip', 'link', 'add', name, 'type', 'wireguard'];
+    const added = await runCommand(argv, { allowFailure: true });
+    if (added.exitCode === 0) return undefined;
+    if (!NO_MODULE.test(added.stderr)) throw new KernelCommandError(argv, added.stderr);
+    noKernelModule = true;
   }
   // wireguard-go forks into the background once the device exists and outlives the agent, as
   // a kernel device would. If it dies the device goes with it, which the kernel monitor sees.
@@ -66,9 +64,6 @@ export interface WireguardApplyResult {
 async function applyDevice(plan: WireguardDevicePlan, notices: string[]): Promise<{ applied: number; failures: BatchFailure[] }> {
   let applied = 0;
   const failures: BatchFailure[] = [];
-  const fail = (command: string, err: unknown): void => {
-    failures.push({ line: 0, command, error: redact(err instanceof KernelCommandError ? err.stderr.trim() || err.message : String(err)) });
-  };
   if (plan.recreate) {
     await runCommand(['ip', 'link', 'del', plan.name], { allowFailure: true });
     applied++;
@@ -79,7 +74,8 @@ async function applyDevice(plan: WireguardDevicePlan, notices: string[]): Promis
       if (notice) notices.push(notice);
       applied++;
     } catch (err) {
-      fail(`create WireGuard device ${plan.name}`, err);
+      const error = err instanceof KernelCommandError ? err.stderr.trim() || err.message : String(err);
+      failures.push({ line: 0, command: `create WireGuard device ${plan.name}`, error });
       // Nothing else can hang off a device that is not there.
       return { applied, failures };
     }
