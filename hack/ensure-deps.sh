@@ -13,6 +13,10 @@ command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v go >/dev/null 2>&1 || need+=(golang-go)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+# The wireguard backend: `wg` configures devices; wireguard-go makes them where the kernel has no module.
+command -v wg >/dev/null 2>&1 || need+=(wireguard-tools)
+command -v wireguard-go >/dev/null 2>&1 || need+=(wireguard-go)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 
 if ((${#need[@]})); then

@@ -112,7 +112,12 @@ async function bringUp(
   try {
     const config = await datastore.readNetworkConfig(signal);
     logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
-    const backend = await activateBackend(config.backend, { extLink: externalLinkOf(ext), kernel: deps.kernel });
+    const backend = await activateBackend(config.backend, {
+      extLink: externalLinkOf(ext),
+      network: config.network,
+      kernel: deps.kernel,
+      ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
+    });
     logger.info('backend ready', { type: backend.type, ...backend.summary });
     const previousSubnet = await readPreviousSubnet(options.subnetFile);
     const lease = await datastore.acquire(
@@ -187,6 +192,7 @@ function run(parts: AgentParts): RunningAgent {
   });
   reconciler.on('reconciled', (result: ReconcileResult) => {
     metrics.reconcileDuration.observe(result.durationMs / 1000);
+    metrics.peersNotRouted.set(result.skipped);
     metrics.kernelOperations.inc({ result: 'applied' }, result.applied);
     metrics.kernelOperations.inc({ result: 'failed' }, result.failed);
     metrics.peersHeldBack.set(result.heldBack);

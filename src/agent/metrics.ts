@@ -40,6 +40,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly peersNotRouted = new Gauge({
+    name: 'weft_peers_not_routed',
+    help: 'Valid peer leases the backend skipped at the last pass (e.g. a duplicate WireGuard key, an endpoint inside the pod network).',
+    registers: [this.registry],
+  });
+
   readonly leaseExpiry = new Gauge({
     name: 'weft_lease_expiry_timestamp_seconds',
     help: 'When this host\'s subnet lease expires (Unix time); 0 for a reservation.',

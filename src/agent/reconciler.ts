@@ -15,6 +15,8 @@ export interface ReconcileResult {
   readonly peers: number;
   /** Peers left out of the plan because the kernel keeps refusing their entries. */
   readonly heldBack: number;
+  /** Valid leases the backend could not route (a duplicate WireGuard key, say). */
+  readonly skipped: number;
   /** What asked for this pass ('leases changed', 'kernel changed', 'resync', …). */
   readonly reasons: readonly string[];
 }
@@ -135,7 +137,7 @@ export class Reconciler extends EventEmitter {
     const { desired, peers } = planned;
     this.reportSkipped(desired.skipped);
     const plannedAt = performance.now();
-    const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops);
+    const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops, desired.wireguard?.map((w) => w.name));
     const read = performance.now();
     const plan = diffKernelState(desired, actual, this.options.scope);
     const diffed = performance.now();
@@ -147,12 +149,14 @@ export class Reconciler extends EventEmitter {
       applied = result.applied;
       failures = result.failures;
       const failed = failures.length;
+      for (const notice of result.notices ?? []) this.options.logger.warn(notice);
       for (const failure of result.failures.slice(0, 10)) {
         this.options.logger.warn('kernel operation failed', { command: failure.command, error: failure.error });
       }
       this.options.logger.info('kernel state reconciled', {
         device: plan.device.length,
         fdb: plan.fdb.length,
+        ...(plan.wireguard ? { wireguard: plan.wireguard.filter((w) => w.create || w.config || w.link.length > 0).length } : {}),
         ip: plan.ip.length,
         failed,
         peers,
@@ -166,7 +170,15 @@ export class Reconciler extends EventEmitter {
     }
     this.backoff.afterPass(failures);
     this.passes++;
-    return { applied, failed: failures.length, durationMs: performance.now() - started, peers, heldBack: this.backoff.heldCount(), reasons };
+    return {
+      applied,
+      failed: failures.length,
+      durationMs: performance.now() - started,
+      peers,
+      heldBack: this.backoff.heldCount(),
+      skipped: desired.skipped.length,
+      reasons,
+    };
   }
 
   /** Says once per peer and reason why a valid lease is not routed, not on every pass. */

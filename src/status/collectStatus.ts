@@ -35,7 +35,13 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   // The backend is prepared as the agent would (vxlan reads the device's VTEP MAC) once the
   // datastore has said which backend the network uses.
   const decoderFor = async (config: AgentNetworkConfig): Promise<PeerDataDecoder<PeerData>> => {
-    backend = await activateBackend(config.backend, { extLink, kernel: iprouteKernel });
+    backend = await activateBackend(config.backend, {
+      extLink,
+      network: config.network,
+      kernel: iprouteKernel,
+      inspectOnly: true,
+      ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
+    });
     return backend.decodePeerData;
   };
   const view: DatastoreView = options.kubeSubnetMgr
@@ -57,10 +63,10 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   if (!backend) throw new DatastoreError('the datastore view was read without its backend');
   const { config, ownSubnet, expiration, peers } = view;
   const useNexthops = await kernelSupportsNexthops();
-  const actual = await readActualState(backend.deviceName, useNexthops);
   const network = formatSubnet(config.network);
   if (!ownSubnet) return { backend: config.backend.type, network, peers: [], skipped: [], healthy: false };
   const desired = backend.plan(ownSubnet, peers);
+  const actual = await readActualState(desired.device?.name, useNexthops, desired.wireguard?.map((w) => w.name));
   const statuses = peerStatuses(peers, desired, actual, useNexthops, backend.peerChecker(desired, actual));
   const device = backend.deviceName ? { name: backend.deviceName, present: actual.device !== undefined, problems: backend.deviceProblems(desired, actual) } : undefined;
   return {

@@ -121,6 +121,19 @@ describe('manifests', () => {
     expect(delegateConfig(nadConfig)).toMatchObject({ name: nadConfig['name'], type: 'bridge', bridge: 'cni1', ipam: { ranges: [[{ subnet: '10.244.3.0/24' }]] } });
   });
 
+  it('offers a commented WireGuard net-conf.json that weft accepts, and the tun device its userspace fallback needs', () => {
+    const text = readFileSync('manifests/weft.yml', 'utf8');
+    const start = text.indexOf('  # net-conf.json: |\n');
+    expect(start).toBeGreaterThan(0);
+    const lines = text.slice(start).split('\n').slice(1);
+    const json = lines.slice(0, lines.findIndex((l) => !l.startsWith('  #   '))).map((l) => l.slice('  #   '.length)).join('\n');
+    const variant = parseNetworkConfig(json);
+    expect(variant.backend).toMatchObject({ type: 'wireguard', listenPort: 51820, mode: 'separate' });
+    const spec = podSpec(find('DaemonSet', 'weft'));
+    expect(spec.containers[0]!.volumeMounts).toEqual(expect.arrayContaining([{ name: 'dev-net-tun', mountPath: '/dev/net/tun' }]));
+    expect(spec.volumes.find((v) => v.name === 'dev-net-tun')!.hostPath).toEqual({ path: '/dev/net/tun', type: 'CharDevice' });
+  });
+
   it('runs the agent with flags weft accepts, as an unprivileged container with NET_ADMIN and NET_RAW', () => {
     for (const name of ['weft', 'weft2']) {
       const spec = podSpec(find('DaemonSet', name));
