@@ -117,7 +117,7 @@ describe('manifests', () => {
     const secondary = parseNetworkConfig((find('ConfigMap', 'weft2-cfg')['data'] as Record<string, string>)['net-conf.json']!);
     expect(secondary).toMatchObject({ subnetSource: 'annotations', backend: { type: 'vxlan', vni: 2 } });
     const nadConfig = JSON.parse((find('NetworkAttachmentDefinition', 'weft2')['spec'] as { config: string }).config) as Record<string, unknown>;
-    expect(nadConfig).toMatchObject({ type: 'weft', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2' });
+    expect(nadConfig).toMatchObject({ type: 'flannel', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2' });
     expect(delegateConfig(nadConfig)).toMatchObject({ name: nadConfig['name'], type: 'bridge', bridge: 'cni1', ipam: { ranges: [[{ subnet: '10.244.3.0/24' }]] } });
   });
 
