@@ -11,7 +11,9 @@ import { ManifestCluster, type WorkloadPod } from '../helpers/manifestRunner.js'
 import { containerCapabilities } from '../helpers/podSpec.js';
 import { readmeInstall } from '../helpers/readmeInstall.js';
 import { describeAsRoot } from '../helpers/rootOnly.js';
-import { run } from '../helpers/netnsCluster.js';
+import { run, tryRun } from '../helpers/netnsCluster.js';
+import { chainNames } from '../../src/iptables/rules.js';
+import { parseIpv4Cidr } from '../../src/net/ipv4.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(180_000);
@@ -61,7 +63,8 @@ describeAsRoot('the manifests, run as a cluster runs them', () => {
   beforeAll(async () => {
     // kube-controller-manager's --cluster-cidr must match the primary net-conf.json (see manifests/weft.yml).
     const netConf = (findDoc(loadManifests(install.applied), 'ConfigMap', 'weft-cfg')['data'] as Record<string, string>)['net-conf.json']!;
-    cluster = await ManifestCluster.create({ manifests: install.applied, image: install.image, clusterCIDR: (JSON.parse(netConf) as { Network: string }).Network });
+    // One node's rules are in iptables-legacy, where writing needs NET_RAW as well as NET_ADMIN.
+    cluster = await ManifestCluster.create({ manifests: install.applied, image: install.image, clusterCIDR: (JSON.parse(netConf) as { Network: string }).Network, legacyIptablesHosts: [3] });
     await cluster.start();
     await cluster.waitForRollout('weft', 30_000);
     await cluster.waitForRollout(SECONDARY, 30_000);
@@ -102,6 +105,22 @@ describeAsRoot('the manifests, run as a cluster runs them', () => {
           expect(/^CapBnd:\s+(\S+)/m.exec(status)![1]).toBe(/^CapEff:\s+(\S+)/m.exec(status)![1]);
         }
       }
+    }
+  });
+
+  it("installs the iptables chains each agent's flags ask for, in the backend the node's rules are in", async () => {
+    const expected = cluster.daemonSets().flatMap((ds) => {
+      const { spec } = podTemplate(ds);
+      const configMap = spec.volumes!.find((v) => v.configMap)!.configMap!.name!;
+      const parsed = parseIpv4Cidr((JSON.parse((findDoc(cluster.docs, 'ConfigMap', configMap)['data'] as Record<string, string>)['net-conf.json']!) as { Network: string }).Network);
+      if (!parsed.ok) throw new Error(`${configMap}: Network ${parsed.reason}`);
+      const chains = chainNames(parsed.subnet);
+      return spec.containers[0]!.args!.includes('--ip-masq') ? [chains.masq, chains.forward] : [chains.forward];
+    });
+    expect(expected).toHaveLength(3);
+    for (const node of cluster.nodes) {
+      const saved = (): string => tryRun('ip', ['netns', 'exec', node.host.ns, `iptables-${node.iptables}-save`]).output;
+      await waitFor(() => expected.every((chain) => saved().includes(`:${chain} `)), 10_000, () => `${node.name}: ${expected.join(', ')} not all in\n${saved()}`);
     }
   });
 

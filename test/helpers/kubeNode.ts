@@ -25,6 +25,8 @@ export class KubeNode implements CniNode {
     readonly host: Host,
     readonly name: string,
     readonly podCIDR: string,
+    /** The iptables backend the node's own rules are in: what the agent must detect and use. */
+    readonly iptables: 'nft' | 'legacy',
   ) {
     this.root = join(host.dir, 'node');
   }
@@ -32,16 +34,22 @@ export class KubeNode implements CniNode {
   /**
    * A fresh node: the kept directories (empty, as on a new node), the node image's standard
    * plugins in /opt/cni/bin, and a default route (nodes have one, and the agent picks its
-   * interface from it when the manifest names none).
+   * interface from it when the manifest names none). A legacy-iptables node already holds a
+   * rule there, as one whose kube-proxy uses iptables-legacy does; legacy iptables needs
+   * CAP_NET_RAW where nft needs only CAP_NET_ADMIN.
    */
-  static async create(host: Host, name: string, podCIDR: string, gateway: string): Promise<KubeNode> {
-    const node = new KubeNode(host, name, podCIDR);
+  static async create(host: Host, name: string, podCIDR: string, gateway: string, iptables: 'nft' | 'legacy'): Promise<KubeNode> {
+    const node = new KubeNode(host, name, podCIDR, iptables);
     for (const dir of NODE_DIRS) await mkdir(join(node.root, dir), { recursive: true, mode: 0o755 });
     await mkdir(join(node.root, 'etc/cni/net.d'), { recursive: true });
     await mkdir(join(node.root, 'opt/cni/bin'), { recursive: true });
     for (const plugin of NODE_IMAGE_PLUGINS) await copyFile(join(PLUGIN_SOURCE, plugin), join(node.root, 'opt/cni/bin', plugin));
     await mkdir(join(host.dir, 'scratch'), { recursive: true });
     inNs(host.ns, 'ip', ['route', 'add', 'default', 'via', gateway]);
+    if (iptables === 'legacy') {
+      inNs(host.ns, 'iptables-legacy', ['-N', 'LEGACY-NODE']);
+      inNs(host.ns, 'iptables-legacy', ['-A', 'LEGACY-NODE', '-j', 'RETURN']);
+    }
     return node;
   }
 

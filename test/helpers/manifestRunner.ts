@@ -28,6 +28,8 @@ export interface ManifestClusterOptions {
   /** kube-controller-manager's --cluster-cidr: each node's podCIDR is a /24 of it. */
   readonly clusterCIDR: string;
   readonly hosts?: number;
+  /** Hosts (by index, from 1) whose iptables rules are in the legacy backend; the rest use nft. */
+  readonly legacyIptablesHosts?: readonly number[];
 }
 
 /** A workload pod: a network namespace attached as the runtime (eth0) and Multus (net1...) attach it. */
@@ -99,7 +101,8 @@ export class ManifestCluster {
       await layOutImage(spec, REPO, image.dir);
       const nodes: KubeNode[] = [];
       for (const host of netns.hosts) {
-        const node = await KubeNode.create(host, `node-${host.index}`, podCidr(options.clusterCIDR, host.index), netns.rootAddress);
+        const iptables = options.legacyIptablesHosts?.includes(host.index) ? 'legacy' : 'nft';
+        const node = await KubeNode.create(host, `node-${host.index}`, podCidr(options.clusterCIDR, host.index), netns.rootAddress, iptables);
         api.createNode(node.name, { podCIDR: node.podCIDR });
         nodes.push(node);
       }
