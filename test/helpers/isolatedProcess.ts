@@ -28,7 +28,11 @@ export interface IsolatedProcess {
    * keeps all of them, as the container runtime itself and the CNI plugins it starts do.
    */
   readonly capabilities?: readonly string[];
-  /** A container's view of the kernel: /sys and /proc/sys read-only, as runc gives an unprivileged container. */
+  /**
+   * A container's view of the kernel, as runc gives an unprivileged container: /sys and
+   * /proc/sys read-only, and a /dev of its own with only the standard devices (anything else,
+   * like /dev/net/tun, must come as a hostPath). Otherwise the machine's /dev and /sys.
+   */
   readonly containerKernelView: boolean;
 }
 
@@ -60,6 +64,9 @@ export function resolveInRoot(path: string): string {
   return posix.join('/', ...resolved);
 }
 
+/** The device nodes runc creates in every container's /dev. */
+const CONTAINER_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+
 export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
@@ -84,15 +91,22 @@ export function isolatedCommand(process: IsolatedProcess): { file: string; args:
     `mount -t tmpfs -o mode=0755 weft-container ${q(process.scratch)}`,
     `mkdir ${q(`${process.scratch}/upper`)} ${q(`${process.scratch}/work`)} ${q(root)}`,
     `mount -t overlay weft-rootfs -o lowerdir=/,upperdir=${q(`${process.scratch}/upper`)},workdir=${q(`${process.scratch}/work`)} ${q(root)}`,
-    `mount --rbind /dev ${q(`${root}/dev`)}`,
     `mount --rbind /proc ${q(`${root}/proc`)}`,
   ];
   if (process.containerKernelView) {
+    lines.push(`mount -t tmpfs -o nosuid,mode=0755 weft-dev ${q(`${root}/dev`)}`, `mkdir ${q(`${root}/dev/pts`)} ${q(`${root}/dev/shm`)}`);
+    for (const device of CONTAINER_DEVICES) lines.push(`: > ${q(`${root}/dev/${device}`)}`, `mount --bind /dev/${device} ${q(`${root}/dev/${device}`)}`);
+    lines.push(
+      `mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts ${q(`${root}/dev/pts`)}`,
+      `ln -s pts/ptmx ${q(`${root}/dev/ptmx`)}`,
+      `ln -s /proc/self/fd ${q(`${root}/dev/fd`)}`,
+      `mount -t tmpfs -o nosuid,nodev,mode=1777 shm ${q(`${root}/dev/shm`)}`,
+    );
     lines.push(`mount --bind -o ro ${q(`${root}/proc/sys`)} ${q(`${root}/proc/sys`)}`);
     // A fresh sysfs in this network namespace shows its own devices, as ip netns exec's does.
     lines.push(`mount -t sysfs -o ro,nosuid,nodev,noexec sysfs ${q(`${root}/sys`)}`);
   } else {
-    lines.push(`mount --rbind /sys ${q(`${root}/sys`)}`);
+    lines.push(`mount --rbind /dev ${q(`${root}/dev`)}`, `mount --rbind /sys ${q(`${root}/sys`)}`);
   }
   for (const bind of process.binds) {
     const target = `${root}${resolveInRoot(bind.target)}`;

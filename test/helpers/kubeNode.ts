@@ -62,6 +62,15 @@ export class KubeNode implements CniNode {
     return join(this.root, resolved);
   }
 
+  /**
+   * Where a hostPath of this node lives on this machine: device paths are this machine's own
+   * (every node shares its kernel), anything else must be under NODE_DIRS.
+   */
+  hostPath(path: string): string {
+    const resolved = resolveInRoot(path);
+    return resolved.startsWith('/dev/') ? resolved : this.nodePath(resolved);
+  }
+
   /** The node's kept directories, bound over this machine's root, and the machine's network namespace handles. */
   nodeBinds(): Bind[] {
     return [...NODE_DIRS.map((dir) => ({ source: join(this.root, dir), target: dir })), { source: '/run/netns', target: '/run/netns', recursive: true }];

@@ -196,9 +196,9 @@ function depth(path: string): number {
   return path.split('/').filter((p) => p !== '').length;
 }
 
-/** kubelet's hostPath type checks, on the node's directories; an unset type lets the runtime create a directory. */
+/** kubelet's hostPath type checks, on the node's file system; an unset type lets the runtime create a directory. */
 async function hostPathSource(node: KubeNode, path: string, type: string, where: string): Promise<string> {
-  const source = node.nodePath(path);
+  const source = node.hostPath(path);
   const info = existsSync(source) ? statSync(source) : undefined;
   switch (type) {
     case '':
@@ -217,6 +217,9 @@ async function hostPathSource(node: KubeNode, path: string, type: string, where:
       return source;
     case 'File':
       if (!info?.isFile()) throw new Error(`${where}: hostPath type check failed: ${path} is not a file`);
+      return source;
+    case 'CharDevice':
+      if (!info?.isCharacterDevice()) throw new Error(`${where}: hostPath type check failed: ${path} is not a character device`);
       return source;
     default:
       throw new Error(`${where}: hostPath type ${type} is not modelled`);
