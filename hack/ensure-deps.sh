@@ -2,6 +2,7 @@
 # Installs the system packages and npm dependencies weft's tests and demo use, only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash hack/require-node.sh
 
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)

@@ -17,7 +17,7 @@ import { startFirewall } from './firewall.js';
 import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
-import { type ReconcileResult, Reconciler } from './reconciler.js';
+import { type ReconcileResult, Reconciler, programmedKernel } from './reconciler.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
 
 export { DATASTORE_STALE_MS } from './readiness.js';
@@ -76,7 +76,7 @@ export async function startAgent(
       lastContact: () => progress.datastore?.lastContact() ?? 0,
       leased: () => progress.lease !== undefined,
       subnetFileWritten: () => progress.subnetFileWritten,
-      reconciledPasses: () => progress.reconciler?.completedPasses ?? 0,
+      reconciledPasses: () => progress.reconciler?.programmingPasses ?? 0,
     });
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
   const health =
@@ -233,7 +233,14 @@ function run(parts: AgentParts): RunningAgent {
       });
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
-  reconciler.once('reconciled', () => void lease.dataPlaneReady());
+  // NetworkUnavailable is cleared by the first pass that programmed the kernel, not by one in
+  // which every operation failed.
+  const onFirstProgramming = (result: ReconcileResult): void => {
+    if (!programmedKernel(result)) return;
+    reconciler.off('reconciled', onFirstProgramming);
+    void lease.dataPlaneReady();
+  };
+  reconciler.on('reconciled', onFirstProgramming);
   reconciler.start();
 
   return {

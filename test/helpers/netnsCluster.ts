@@ -342,7 +342,7 @@ export class NetnsCluster {
    * Pings in the background while the test does something else; resolves with ping's own
    * counts. `limit` is either a packet count (`-c`) or a deadline in seconds (`-w`).
    */
-  pingInBackground(from: Pod, to: string, intervalSeconds: number, limit: { count: number } | { seconds: number }): Promise<{ sent: number; received: number }> {
+  pingInBackground(from: Pick<Pod, 'ns'>, to: string, intervalSeconds: number, limit: { count: number } | { seconds: number }): Promise<{ sent: number; received: number }> {
     const bound = 'count' in limit ? ['-c', String(limit.count)] : ['-w', String(limit.seconds)];
     const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', String(intervalSeconds), ...bound, to], { stdio: ['ignore', 'pipe', 'ignore'] });
     let output = '';
