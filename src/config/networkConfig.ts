@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import {
   type Ipv4Subnet,
   formatIpv4,
+  formatSubnet,
   maskOf,
   parseIpv4,
   parseIpv4Cidr,
@@ -22,7 +23,10 @@ export interface VxlanBackendConfig {
   readonly gbp: boolean;
   readonly learning: boolean;
   readonly directRouting: boolean;
-  /** 0 means "external interface MTU minus the VXLAN overhead". */
+  /**
+   * The outer (underlay) MTU, as in Flannel: the device and the pods get this minus the VXLAN
+   * overhead. 0 means the external interface's MTU.
+   */
   readonly mtu: number;
 }
 
@@ -41,6 +45,8 @@ export interface NetworkConfig {
   readonly enableIPv6: boolean;
   readonly ipv6Network?: string;
   readonly backend: BackendConfig;
+  /** Flannel's EnableNFTables: masquerade and forward rules in native nftables instead of iptables. */
+  readonly enableNFTables: boolean;
   /**
    * Where a host's subnet comes from in Kubernetes mode (weft's own key, not Flannel's):
    * "podCIDR" (default) takes node.spec.podCIDR as Flannel does; "annotations" makes weft
@@ -57,6 +63,8 @@ export const VXLAN_DEFAULT_VNI = 1;
 export const VXLAN_KERNEL_DEFAULT_PORT = 8472;
 /** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) headers. */
 export const VXLAN_OVERHEAD = 50;
+/** The smallest MTU an IPv4 host must accept (RFC 791); the outer MTU needs the overhead on top. */
+const MIN_OUTER_MTU = 576 + VXLAN_OVERHEAD;
 
 /**
  * Parses the network config JSON exactly as Flannel reads it (Go's encoding/json: key names match
@@ -117,6 +125,7 @@ export function validateNetworkConfig(raw: unknown): NetworkConfig {
     enableIPv6,
     ...(typeof ipv6Network === 'string' && ipv6Network !== '' ? { ipv6Network } : {}),
     backend: parseBackend(lookupField(root, 'Backend')),
+    enableNFTables: optionalBoolean(root, 'EnableNFTables', false),
     subnetSource: parseSubnetSource(lookupField(root, 'SubnetSource')),
   };
 }
@@ -131,8 +140,12 @@ function parseSubnetSource(raw: unknown): SubnetSource {
 function resolveSubnetLen(root: Record<string, unknown>, network: Ipv4Subnet): number {
   const raw = lookupField(root, 'SubnetLen');
   if (raw === undefined || raw === null || raw === 0) {
-    // Flannel's rule: /24 per host for networks of /21 and larger, otherwise 4 subnets' worth.
-    return network.prefixLength < 22 ? 24 : network.prefixLength + 2;
+    // Flannel's rule: four subnets of at least four addresses, the first of them unused.
+    if (network.prefixLength > 28) {
+      throw new ConfigError('Network', formatSubnet(network), 'network is too small. Minimum useful network prefix is /28');
+    }
+    // /24 per host for networks of /22 and larger, otherwise 4 subnets' worth.
+    return network.prefixLength <= 22 ? 24 : network.prefixLength + 2;
   }
   if (!Number.isInteger(raw)) throw new ConfigError('SubnetLen', raw, 'must be an integer prefix length');
   const len = raw as number;
@@ -172,7 +185,9 @@ function parseBackend(raw: unknown): BackendConfig {
   if (raw === undefined || raw === null) return vxlanDefaults();
   const backend = requireObject(raw, 'Backend');
   const typeRaw = lookupField(backend, 'Type') ?? 'vxlan';
-  if (typeRaw === 'vxlan') {
+  // Flannel looks backends up by the lower-cased name, so "VXLAN" and "Host-GW" work there too.
+  const type = typeof typeRaw === 'string' ? typeRaw.toLowerCase() : typeRaw;
+  if (type === 'vxlan') {
     return {
       type: 'vxlan',
       vni: integerInRange(backend, 'VNI', VXLAN_DEFAULT_VNI, 1, 16_777_215),
@@ -180,10 +195,18 @@ function parseBackend(raw: unknown): BackendConfig {
       gbp: optionalBoolean(backend, 'GBP', false, 'Backend.'),
       learning: optionalBoolean(backend, 'Learning', false, 'Backend.'),
       directRouting: optionalBoolean(backend, 'DirectRouting', false, 'Backend.'),
-      mtu: integerInRange(backend, 'MTU', 0, 0, 65_535, (v) => v === 0 || v >= 576, 'must be 0 (automatic) or at least 576'),
+      mtu: integerInRange(
+        backend,
+        'MTU',
+        0,
+        0,
+        65_535,
+        (v) => v === 0 || v >= MIN_OUTER_MTU,
+        `must be 0 (the external interface's MTU) or at least ${MIN_OUTER_MTU}: it is the outer MTU, and the device gets ${VXLAN_OVERHEAD} less`,
+      ),
     };
   }
-  if (typeRaw === 'host-gw') return { type: 'host-gw' };
+  if (type === 'host-gw') return { type: 'host-gw' };
   throw new ConfigError('Backend.Type', typeRaw, 'must be "vxlan" or "host-gw"');
 }
 
@@ -221,8 +244,11 @@ export function effectiveVxlanPort(backend: VxlanBackendConfig): number {
   return backend.port === 0 ? VXLAN_KERNEL_DEFAULT_PORT : backend.port;
 }
 
-/** MTU handed to pods through subnet.env. */
+/**
+ * MTU of the vxlan device and of the pods (subnet.env). Backend.MTU is the outer MTU, as in
+ * Flannel's vxlan backend, so both get it minus the encapsulation.
+ */
 export function podMtu(backend: BackendConfig, externalMtu: number): number {
   if (backend.type === 'host-gw') return externalMtu;
-  return backend.mtu > 0 ? backend.mtu : externalMtu - VXLAN_OVERHEAD;
+  return (backend.mtu > 0 ? backend.mtu : externalMtu) - VXLAN_OVERHEAD;
 }
