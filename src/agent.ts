@@ -8,8 +8,7 @@ import { type HostFacts, kernelHostFacts } from './kernel/hostFacts.js';
 import { KernelMonitor } from './kernel/kernelMonitor.js';
 import { type KernelPort, iprouteKernel } from './kernel/kernelPort.js';
 import { kernelSupportsNexthops } from './kernel/kernelReader.js';
-import { IptablesKeeper, detectIptablesTools } from './kernel/iptables.js';
-import { planIptables } from './iptables/rules.js';
+import { type TrafficRules, startTrafficRules } from './trafficRules.js';
 import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from './net/externalInterface.js';
 import { formatSubnet } from './net/ipv4.js';
 import { type ReconcileResult, Reconciler } from './reconciler.js';
@@ -270,25 +269,13 @@ function run(
   subnetManager.on('error', (err: Error) => rejectFatal(err));
 
   let stopping = false;
-  let iptables: IptablesKeeper | undefined;
+  let rules: TrafficRules | undefined;
   let iptablesStarting: Promise<void> | undefined;
   const startIptables = async (): Promise<void> => {
-    if (!options.ipMasq && !options.iptablesForwardRules) return;
-    const tools = await detectIptablesTools();
-    // A stop may have come while the tools were being detected.
-    if (stopping) return;
-    iptables = new IptablesKeeper({
-      tools,
-      resyncSeconds: options.iptablesResyncSeconds,
-      logger,
-      onRepair: () => metrics.driftRepairs.inc(),
-      plans: () => {
-        const own = subnetManager.ownLease();
-        if (!own) return [];
-        return planIptables({ network: config.network, ownSubnet: own.subnet, ipMasq: options.ipMasq, forwardRules: options.iptablesForwardRules });
-      },
-    });
-    await iptables.start();
+    rules = await startTrafficRules(
+      { options, network: config.network, nftables: config.enableNFTables, ownSubnet: () => subnetManager.ownLease()?.subnet, logger, onRepair: () => metrics.driftRepairs.inc() },
+      () => stopping,
+    );
   };
   // The monitor and the iptables keeper start after the first pass. Programming thousands of
   // peers would otherwise echo back through the monitor line by line while the batch runs, and
@@ -305,7 +292,7 @@ function run(
     });
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
-  reconciler.once('reconciled', () => void subnetManager.dataPlaneReady());
+  if (options.setNodeNetworkUnavailable) reconciler.once('reconciled', () => void subnetManager.dataPlaneReady());
   reconciler.start();
 
   return {
@@ -318,7 +305,7 @@ function run(
       monitor.stop();
       reconciler.stop();
       await iptablesStarting;
-      await iptables?.stop();
+      await rules?.stop();
       await subnetManager.close();
     },
   };

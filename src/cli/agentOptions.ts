@@ -10,6 +10,10 @@ export interface AgentOptions {
   readonly subnetFile: string;
   readonly subnetLeaseRenewMarginMinutes: number;
   readonly ipMasq: boolean;
+  /** Masquerade without --random-fully (Flannel's --ip-masq-fully-random-disable). */
+  readonly ipMasqFullyRandomDisable: boolean;
+  /** A blackhole route for this node's own subnet (Flannel's --ip-blackhole-route). */
+  readonly ipBlackholeRoute: boolean;
   readonly iptablesForwardRules: boolean;
   readonly iptablesResyncSeconds: number;
   readonly healthzIp: string;
@@ -18,6 +22,8 @@ export interface AgentOptions {
   readonly kubeconfigFile?: string;
   readonly kubeApiUrl?: string;
   readonly kubeAnnotationPrefix: string;
+  /** Clear NetworkUnavailable once routes are in place (Kubernetes mode). */
+  readonly setNodeNetworkUnavailable: boolean;
   readonly netConfigPath: string;
   readonly verbosity: number;
 }
@@ -88,6 +94,8 @@ export function buildAgentOptions(raw: RawAgentFlags): AgentOptions {
     subnetFile: String(raw['subnetFile']),
     subnetLeaseRenewMarginMinutes: Number(raw['subnetLeaseRenewMargin']),
     ipMasq: bool(raw, 'ipMasq'),
+    ipMasqFullyRandomDisable: bool(raw, 'ipMasqFullyRandomDisable'),
+    ipBlackholeRoute: bool(raw, 'ipBlackholeRoute'),
     iptablesForwardRules: bool(raw, 'iptablesForwardRules'),
     iptablesResyncSeconds: Number(raw['iptablesResync']),
     healthzIp: String(raw['healthzIp']),
@@ -96,6 +104,7 @@ export function buildAgentOptions(raw: RawAgentFlags): AgentOptions {
     ...(kubeconfigFile ? { kubeconfigFile } : {}),
     ...(kubeApiUrl ? { kubeApiUrl } : {}),
     kubeAnnotationPrefix: String(raw['kubeAnnotationPrefix']),
+    setNodeNetworkUnavailable: bool(raw, 'setNodeNetworkUnavailable'),
     netConfigPath: String(raw['netConfigPath']),
     verbosity: Number(raw['verbosity']),
   };

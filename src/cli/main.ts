@@ -2,8 +2,10 @@ import { Command } from 'commander';
 import { startAgent } from '../agent.js';
 import { WeftError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
-import { agentCommand, parseAgentArgs, weftVersion } from './program.js';
-import { removeWeftIptables } from '../kernel/iptables.js';
+import { agentCommand, asksForVersion, parseAgentArgs, weftVersion } from './program.js';
+import { removeIptablesChains } from '../kernel/iptables.js';
+import { removeNftTable } from '../kernel/nftables.js';
+import { weftChains } from '../iptables/rules.js';
 import { collectStatus } from '../status/collectStatus.js';
 import { formatStatus } from '../status/peerStatus.js';
 
@@ -12,6 +14,10 @@ const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
 async function agentMain(argv: readonly string[]): Promise<number> {
+  if (asksForVersion(argv)) {
+    process.stdout.write(`${weftVersion()}\n`);
+    return 0;
+  }
   let options;
   try {
     options = parseAgentArgs(argv);
@@ -100,11 +106,18 @@ async function main(): Promise<void> {
       .option('--json', 'print JSON instead of a table'),
   );
   program
+    .command('version')
+    .description('print the version and exit')
+    .action(() => {
+      process.stdout.write(`${weftVersion()}\n`);
+    });
+  program
     .command('cleanup')
-    .description("remove weft's iptables chains and jumps (routes and devices are left alone: traffic keeps flowing)")
+    .description("remove weft's iptables chains and jumps, and its nftables table (routes and devices are left alone: traffic keeps flowing)")
     .action(async () => {
-      const cleaned = await removeWeftIptables();
+      const cleaned = await removeIptablesChains(weftChains);
       process.stdout.write(cleaned.length ? `removed weft iptables rules via ${cleaned.join(', ')}\n` : 'no weft iptables rules found\n');
+      if (await removeNftTable()) process.stdout.write('removed nftables table ip flannel-ipv4\n');
     });
   await program.parseAsync(process.argv);
 }
