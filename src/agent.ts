@@ -1,7 +1,7 @@
 import type { Logger } from 'winston';
 import type { AgentOptions } from './cli/agentOptions.js';
 import { type NetworkConfig, podMtu } from './config/networkConfig.js';
-import { ConfigError, errorMessage } from './errors.js';
+import { errorMessage } from './errors.js';
 import { type PlanInput, vxlanDeviceName } from './backend/plan.js';
 import { randomVtepMac } from './backend/vtepMac.js';
 import { type HostFacts, kernelHostFacts } from './kernel/hostFacts.js';
@@ -9,6 +9,7 @@ import { KernelMonitor } from './kernel/kernelMonitor.js';
 import { type KernelPort, iprouteKernel } from './kernel/kernelPort.js';
 import { kernelSupportsNexthops } from './kernel/kernelReader.js';
 import { type TrafficRules, startTrafficRules } from './trafficRules.js';
+import { checkBrNetfilter } from './net/brNetfilter.js';
 import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from './net/externalInterface.js';
 import { formatSubnet } from './net/ipv4.js';
 import { type ReconcileResult, Reconciler } from './reconciler.js';
@@ -51,20 +52,15 @@ async function createSubnetManager(
   ext: ExternalInterface,
   metrics: AgentMetrics,
   logger: Logger,
+  kubeNode: KubeNode | undefined,
 ): Promise<SubnetManager> {
   // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
   const forbiddenSubnets = [ext.ifaceSubnet];
   const onInvalidLease = (): void => metrics.invalidLeases.inc();
   const onWatchRestart = (reason: string): void => metrics.watchRestarts.inc({ reason });
   let manager: SubnetManager;
-  if (options.kubeSubnetMgr) {
-    const nodeName = process.env['NODE_NAME'];
-    if (!nodeName) {
-      throw new ConfigError('NODE_NAME', nodeName, "must name this node with --kube-subnet-mgr (a DaemonSet sets it from spec.nodeName)");
-    }
-    // Loaded on demand: the Kubernetes client is most of the bundle, and etcd mode never needs it.
-    const kube = await import('./subnet/kube/index.js');
-    const kubeConfig = kube.loadKubeConfig(options);
+  if (kubeNode) {
+    const { kube, kubeConfig, nodeName } = kubeNode;
     logger.info('using the Kubernetes API', { server: kube.apiServerOf(kubeConfig), node: nodeName });
     manager = new kube.KubeSubnetManager({
       api: new kube.NodeApi(kubeConfig),
@@ -89,6 +85,17 @@ async function createSubnetManager(
   }
   manager.on('datastore-error', () => metrics.datastoreErrors.inc());
   return manager;
+}
+
+type KubeModule = typeof import('./subnet/kube/index.js');
+type KubeNode = { readonly kube: KubeModule; readonly kubeConfig: ReturnType<KubeModule['loadKubeConfig']>; readonly nodeName: string; readonly publicIp?: string };
+
+/** Kubernetes mode: the API connection, this node's name and its stored public IP, before anything else uses them. */
+async function identifyKubeNode(options: AgentOptions, logger: Logger): Promise<KubeNode> {
+  // Loaded on demand: the Kubernetes client is most of the bundle, and etcd mode never needs it.
+  const kube = await import('./subnet/kube/index.js');
+  const kubeConfig = kube.loadKubeConfig(options);
+  return { kube, kubeConfig, ...(await kube.kubeNodeIdentity(kubeConfig, kube.nodeAnnotationKeys(options.kubeAnnotationPrefix), logger)) };
 }
 
 /** Progress of start-up and health of the running parts, for /readyz. */
@@ -151,20 +158,22 @@ async function bringUp(
   // way to the first reconcile. Its failure is taken where it is awaited.
   const nexthopSupport = deps.supportsNexthops();
   nexthopSupport.catch(() => undefined);
-  const ext = await discoverExternalInterface(options, deps.hostFacts);
+  const kubeNode = options.kubeSubnetMgr ? await identifyKubeNode(options, logger) : undefined;
+  const ext = await discoverExternalInterface(kubeNode?.publicIp ? { ...options, publicIp: kubeNode.publicIp } : options, deps.hostFacts);
   logger.info('using external interface', {
     iface: ext.iface.name,
     ifaceAddress: ext.ifaceAddress,
     publicIP: ext.publicIP,
     mtu: ext.iface.mtu,
   });
-  const subnetManager = await createSubnetManager(options, ext, metrics, logger);
+  const subnetManager = await createSubnetManager(options, ext, metrics, logger, kubeNode);
   state.subnetManager = subnetManager;
   // A stop during start-up (say, while waiting for a podCIDR) ends every retry loop at once.
   const closeOnAbort = (): void => void subnetManager.close();
   signal?.addEventListener('abort', closeOnAbort, { once: true });
   try {
     const config = await subnetManager.getNetworkConfig(signal);
+    await checkBrNetfilter();
     logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
     const vtepMac = config.backend.type === 'vxlan' ? await currentVtepMac(deps.kernel, config.backend.vni) : undefined;
     const attrs: LeaseAttrs = {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { startAgent } from '../agent.js';
-import { WeftError, errorMessage } from '../errors.js';
+import { ConfigError, WeftError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { agentCommand, asksForVersion, parseAgentArgs, weftVersion } from './program.js';
 import { removeIptablesChains } from '../kernel/iptables.js';
@@ -9,7 +9,7 @@ import { weftChains } from '../iptables/rules.js';
 import { collectStatus } from '../status/collectStatus.js';
 import { formatStatus } from '../status/peerStatus.js';
 
-/** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or config. */
+/** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or configuration. */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
@@ -55,7 +55,8 @@ async function agentMain(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (abort.signal.aborted) return 0;
     logger.error('agent failed', { error: errorMessage(err), kind: err instanceof WeftError ? err.code : 'UNEXPECTED' });
-    return EXIT_FAILURE;
+    // Bad configuration (a net-conf.json, no node name, a kubeconfig) is a usage error like a bad flag.
+    return err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE;
   } finally {
     await new Promise<void>((resolve) => logger.on('finish', resolve).end());
   }
@@ -78,7 +79,7 @@ async function statusMain(argv: readonly string[]): Promise<number> {
     return status.healthy ? 0 : EXIT_FAILURE;
   } catch (err) {
     process.stderr.write(`weft status: ${errorMessage(err)}\n`);
-    return EXIT_FAILURE;
+    return err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
 
