@@ -118,8 +118,9 @@ function migration(mode: 'etcd' | 'kube'): void {
         await cluster.stopAgent(host);
         await register(0);
         await flannelStart(host, NET, leases[0]!, [leases[1]!], cluster.subnetFile(host));
-        // The documented last step, once Flannel runs: weft's chains go.
+        // The documented last steps, once Flannel runs: weft's chains and nexthops go.
         inNs(host.ns, AGENT_BIN, ['cleanup']);
+        inNs(host.ns, 'ip', ['nexthop', 'flush', 'protocol', '87']);
       });
       expect(pings.map((p) => p.sent >= 100 && p.received === p.sent)).toEqual([true, true]);
       expect(routeTo(host, peer)).toMatchObject({ protocol: 'boot' });
