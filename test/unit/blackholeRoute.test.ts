@@ -1,11 +1,5 @@
 import { BLACKHOLE_METRIC, parseBlackholeRoutes, planBlackholeRoutes } from '../../src/kernel/blackholeRoute.js';
-import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
-
-function cidr(text: string): Ipv4Subnet {
-  const r = parseIpv4Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
+import { cidr } from '../helpers/cidr.js';
 
 const network = cidr('10.244.0.0/16');
 const suffix = `proto 87 metric ${BLACKHOLE_METRIC}`;

@@ -1,12 +1,6 @@
 import { listedChains, nftScript, planNftables } from '../../src/nftables/rules.js';
 import { planIptables } from '../../src/iptables/rules.js';
-import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
-
-function cidr(text: string): Ipv4Subnet {
-  const r = parseIpv4Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
+import { cidr } from '../helpers/cidr.js';
 
 const input = { network: cidr('10.244.0.0/16'), ownSubnet: cidr('10.244.3.0/24'), ipMasq: true, fullyRandom: true, forwardRules: true };
 
