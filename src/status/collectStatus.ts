@@ -89,7 +89,8 @@ async function readKubeView(options: AgentOptions, ext: ExternalInterface, logge
     {
       ...(options.kubeconfigFile ? { kubeconfigFile: options.kubeconfigFile } : {}),
       ...(options.kubeApiUrl ? { kubeApiUrl: options.kubeApiUrl } : {}),
-      nodeName: process.env['NODE_NAME'],
+      // As the agent finds it: NODE_NAME, or the node of the pod POD_NAMESPACE/POD_NAME.
+      nodeName: await kube.resolveNodeName(process.env, kube.podReader(kube.loadKubeConfig(options))),
       kubeAnnotationPrefix: options.kubeAnnotationPrefix,
       netConfigPath: options.netConfigPath,
       forbidden: [ext.ifaceSubnet],

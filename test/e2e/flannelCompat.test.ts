@@ -1,5 +1,6 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,8 @@ import { AGENT_BIN, type Host, NetnsCluster, inNs, tryRun } from '../helpers/net
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
+
+const execFileAsync = promisify(execFile);
 
 interface Link {
   mtu: number;
@@ -90,6 +93,13 @@ describeAsRoot('Flannel v0.28 compatibility', () => {
     expect(inNs(second.ns, 'bridge', ['fdb', 'show', 'dev', 'flannel.9'])).toContain(`dst ${annotated}`);
     await sleep(1_000);
     expect(networkUnavailable('node-a')).toMatchObject({ status: 'True', reason: 'NoRouteCreated' });
+    // `weft status` finds its node the same way. Run asynchronously: the fake API server answers from this process.
+    const status = await execFileAsync('ip', ['netns', 'exec', first.ns, AGENT_BIN, 'status', '--iface', 'eth0', ...kube.slice(0, -1)], {
+      encoding: 'utf8',
+      env: { ...process.env, POD_NAME: 'kube-flannel-ds-a', POD_NAMESPACE: 'kube-flannel' },
+    });
+    expect(status.stderr).toBe('');
+    expect(status.stdout).toContain('10.73.1.0/24');
     await cluster.stopAgent(first, 'kube');
     await cluster.stopAgent(second, 'kube');
   });

@@ -4,4 +4,4 @@ export { apiServerOf, loadKubeConfig } from './kubeConfig.js';
 export { KubeSubnetManager } from './kubeSubnetManager.js';
 export { NodeApi } from './nodeApi.js';
 export { readKubeView } from './kubeView.js';
-export { kubeNodeIdentity } from './nodeIdentity.js';
+export { kubeNodeIdentity, podReader, resolveNodeName } from './nodeIdentity.js';
