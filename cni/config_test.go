@@ -171,3 +171,22 @@ func TestErrorObject(t *testing.T) {
 	failure.Details = "why"
 	expectJSON(t, json.RawMessage(failure.toJSON("1.0.0")), `{"cniVersion": "1.0.0", "code": 11, "msg": "later", "details": "why"}`)
 }
+
+func TestRuntimeConfigAndCapabilitiesReachTheDelegate(t *testing.T) {
+	conf := mustConf(t, `{"cniVersion":"1.0.0","name":"cbr0","type":"flannel",
+		"capabilities":{"portMappings":true,"ips":true,"mac":true,"bandwidth":true},
+		"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"ips":["10.244.3.9/24"],"mac":"0a:58:0a:f4:03:09","bandwidth":{"ingressRate":1000000}}}`)
+	got := asJSON(t, buildDelegateConfig(conf, mustEnv(t, hostEnv))).(map[string]any)
+	expectJSON(t, got["runtimeConfig"], `{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"ips":["10.244.3.9/24"],"mac":"0a:58:0a:f4:03:09","bandwidth":{"ingressRate":1000000}}`)
+	expectJSON(t, got["capabilities"], `{"portMappings":true,"ips":true,"mac":true,"bandwidth":true}`)
+
+	own := mustConf(t, `{"cniVersion":"1.0.0","name":"cbr0","delegate":{"capabilities":{"mac":true},"runtimeConfig":{"mac":"stale"}},"runtimeConfig":{"mac":"0a:58:0a:f4:03:09"}}`)
+	mine := asJSON(t, buildDelegateConfig(own, mustEnv(t, hostEnv))).(map[string]any)
+	expectJSON(t, mine["capabilities"], `{"mac":true}`)
+	expectJSON(t, mine["runtimeConfig"], `{"mac":"0a:58:0a:f4:03:09"}`)
+
+	none := asJSON(t, buildDelegateConfig(mustConf(t, `{"cniVersion":"1.0.0","name":"cbr0"}`), mustEnv(t, hostEnv))).(map[string]any)
+	if _, present := none["runtimeConfig"]; present {
+		t.Errorf("runtimeConfig without one from the runtime: %v", none)
+	}
+}

@@ -61,7 +61,23 @@ func buildDelegateConfig(conf *netConf, env *subnetEnv) map[string]any {
 	delegate["name"] = conf.Name
 	delegate["cniVersion"] = conf.CNIVersion
 	delegate["ipam"] = ipam
+	// What the runtime (or Multus) asks of this attachment: static IPs and MACs, port mappings,
+	// bandwidth. The delegate does the work, so it gets them, as Flannel's plugin passes them.
+	withRuntimeConfig(delegate, conf)
+	if capabilities, present := conf.Raw["capabilities"]; present {
+		if _, own := delegate["capabilities"]; !own {
+			delegate["capabilities"] = capabilities
+		}
+	}
 	return delegate
+}
+
+// withRuntimeConfig hands the runtime's runtimeConfig of this call to the delegate, replacing
+// one stored with an earlier call.
+func withRuntimeConfig(delegate map[string]any, conf *netConf) {
+	if runtimeConfig, present := conf.Raw["runtimeConfig"]; present {
+		delegate["runtimeConfig"] = runtimeConfig
+	}
 }
 
 // findPlugin returns the delegate's executable: the first CNI_PATH directory holding an

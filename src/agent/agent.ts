@@ -3,7 +3,6 @@ import type { Logger } from 'winston';
 import type { AgentOptions } from './options.js';
 import type { ActiveBackend } from '../backend/backend.js';
 import { type AgentNetworkConfig, type PeerData, activateBackend } from '../backend/registry.js';
-import type { IptablesKeeper } from '../kernel/iptables.js';
 import { type HostFacts, kernelHostFacts } from '../kernel/hostFacts.js';
 import { KernelMonitor } from '../kernel/kernelMonitor.js';
 import { type KernelPort, iprouteKernel } from '../kernel/kernelPort.js';
@@ -12,8 +11,9 @@ import { type ExternalInterface, discoverExternalInterface, externalLinkOf } fro
 import { formatSubnet } from '../net/ipv4.js';
 import type { Datastore, OwnLease, SubnetLease } from '../subnet/subnetManager.js';
 import { errorMessage } from '../util/errors.js';
-import { openDatastore } from './datastore.js';
-import { startFirewall } from './firewall.js';
+import { identifyKubeNode, openDatastore } from './datastore.js';
+import { checkBrNetfilter } from '../net/brNetfilter.js';
+import { type TrafficRules, startTrafficRules } from './trafficRules.js';
 import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
@@ -102,15 +102,18 @@ async function bringUp(
   // way to the first reconcile. Its failure is taken where it is awaited.
   const nexthopSupport = deps.supportsNexthops();
   nexthopSupport.catch(() => undefined);
-  const ext = await discoverExternalInterface(options, deps.hostFacts);
+  const kubeNode = options.kubeSubnetMgr ? await identifyKubeNode(options, logger) : undefined;
+  // Flannel's node-public-ip annotation stands in for --public-ip.
+  const ext = await discoverExternalInterface(kubeNode?.publicIp ? { ...options, publicIp: kubeNode.publicIp } : options, deps.hostFacts);
   logger.info('using external interface', { iface: ext.iface.name, ifaceAddress: ext.ifaceAddress, publicIP: ext.publicIP, mtu: ext.iface.mtu });
-  const datastore = await openDatastore(options, ext, metrics, logger);
+  const datastore = await openDatastore(options, ext, metrics, logger, kubeNode);
   progress.datastore = datastore;
   // A stop during start-up (say, while waiting for a podCIDR) ends every retry loop at once.
   const closeOnAbort = (): void => void datastore.close();
   signal?.addEventListener('abort', closeOnAbort, { once: true });
   try {
     const config = await datastore.readNetworkConfig(signal);
+    await checkBrNetfilter();
     logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
     const backend = await activateBackend(config.backend, {
       extLink: externalLinkOf(ext),
@@ -205,8 +208,8 @@ function run(parts: AgentParts): RunningAgent {
   lease.on('fatal', (err) => rejectFatal(err));
 
   let stopping = false;
-  let firewall: IptablesKeeper | undefined;
-  let firewallStarting: Promise<void> | undefined;
+  let trafficRules: TrafficRules | undefined;
+  let trafficRulesStarting: Promise<void> | undefined;
   // The monitor and the iptables keeper start after the first pass. Programming thousands of
   // peers would otherwise echo back through the monitor line by line while the batch runs, and
   // the keeper's iptables processes would compete with it for the CPU. One more pass covers
@@ -217,16 +220,19 @@ function run(parts: AgentParts): RunningAgent {
     if (stopping) return;
     monitor.start();
     reconciler.trigger('kernel monitor started');
-    firewallStarting = startFirewall({
-      options,
-      config,
-      ownLease: () => lease.ownLease(),
-      logger,
-      onRepair: () => metrics.driftRepairs.inc(),
-      stopping: () => stopping,
-    })
-      .then((keeper) => {
-        firewall = keeper;
+    trafficRulesStarting = startTrafficRules(
+      {
+        options,
+        network: config.network,
+        nftables: config.enableNFTables,
+        ownSubnet: () => lease.ownLease().subnet,
+        logger,
+        onRepair: () => metrics.driftRepairs.inc(),
+      },
+      () => stopping,
+    )
+      .then((rules) => {
+        trafficRules = rules;
       })
       .catch((err: unknown) => {
         logger.error('starting the iptables keeper failed', { error: errorMessage(err) });
@@ -238,7 +244,7 @@ function run(parts: AgentParts): RunningAgent {
   const onFirstProgramming = (result: ReconcileResult): void => {
     if (!programmedKernel(result)) return;
     reconciler.off('reconciled', onFirstProgramming);
-    void lease.dataPlaneReady();
+    if (options.setNodeNetworkUnavailable) void lease.dataPlaneReady();
   };
   reconciler.on('reconciled', onFirstProgramming);
   reconciler.start();
@@ -252,8 +258,8 @@ function run(parts: AgentParts): RunningAgent {
       stopping = true;
       monitor.stop();
       reconciler.stop();
-      await firewallStarting;
-      await firewall?.stop();
+      await trafficRulesStarting;
+      await trafficRules?.stop();
       await lease.close();
     },
   };

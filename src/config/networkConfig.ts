@@ -2,6 +2,7 @@ import { ConfigError } from '../util/errors.js';
 import {
   type Ipv4Subnet,
   formatIpv4,
+  formatSubnet,
   maskOf,
   parseIpv4,
   parseIpv4Cidr,
@@ -34,6 +35,8 @@ export interface NetworkConfig<B extends BackendSelection = BackendSection> {
   readonly enableIPv6: boolean;
   readonly ipv6Network?: string;
   readonly backend: B;
+  /** Flannel's EnableNFTables: masquerade and forward rules in native nftables instead of iptables. */
+  readonly enableNFTables: boolean;
   /**
    * Where a host's subnet comes from in Kubernetes mode (weft's own key, not Flannel's):
    * "podCIDR" (default) takes node.spec.podCIDR as Flannel does; "annotations" makes weft
@@ -105,6 +108,7 @@ export function validateNetworkDocument(raw: unknown): NetworkConfig {
     enableIPv6,
     ...(typeof ipv6Network === 'string' && ipv6Network !== '' ? { ipv6Network } : {}),
     backend: backendSection(lookupField(root, 'Backend')),
+    enableNFTables: optionalBoolean(root, 'EnableNFTables', false),
     subnetSource: parseSubnetSource(lookupField(root, 'SubnetSource')),
   };
 }
@@ -119,8 +123,12 @@ function parseSubnetSource(raw: unknown): SubnetSource {
 function resolveSubnetLen(root: Record<string, unknown>, network: Ipv4Subnet): number {
   const raw = lookupField(root, 'SubnetLen');
   if (raw === undefined || raw === null || raw === 0) {
-    // Flannel's rule: /24 per host for networks of /21 and larger, otherwise 4 subnets' worth.
-    return network.prefixLength < 22 ? 24 : network.prefixLength + 2;
+    // Flannel's rule: four subnets of at least four addresses, the first of them unused.
+    if (network.prefixLength > 28) {
+      throw new ConfigError('Network', formatSubnet(network), 'network is too small. Minimum useful network prefix is /28');
+    }
+    // /24 per host for networks of /22 and larger, otherwise 4 subnets' worth.
+    return network.prefixLength <= 22 ? 24 : network.prefixLength + 2;
   }
   if (!Number.isInteger(raw)) throw new ConfigError('SubnetLen', raw, 'must be an integer prefix length');
   const len = raw as number;

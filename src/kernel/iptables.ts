@@ -1,7 +1,7 @@
 import type { Logger } from 'winston';
-import { errorMessage } from '../util/errors.js';
-import { type ChainPlan, cleanupInput, restoreInput, savedChainState } from '../iptables/rules.js';
+import { type ChainPlan, type ChainSelector, removeChainsInput, restoreInput, savedChainState } from '../iptables/rules.js';
 import { runCommand } from './exec.js';
+import { PeriodicSync } from './periodicSync.js';
 
 export interface IptablesTools {
   readonly save: string;
@@ -32,6 +32,8 @@ export interface IptablesKeeperOptions {
   readonly resyncSeconds: number;
   readonly logger: Logger;
   readonly onRepair?: () => void;
+  /** Runs after every sync that left the chains in place. */
+  readonly onSynced?: () => Promise<void>;
 }
 
 /**
@@ -40,37 +42,14 @@ export interface IptablesKeeperOptions {
  * what was last written. Comparison is against iptables' own rendering of our rules, captured
  * right after writing them, so no iptables normalisation rules are re-implemented here.
  */
-export class IptablesKeeper {
-  private timer: NodeJS.Timeout | undefined;
+export class IptablesKeeper extends PeriodicSync {
   private readonly written = new Map<string, { fingerprint: string; saved: string[] }>();
-  private syncing: Promise<void> | undefined;
 
-  constructor(private readonly options: IptablesKeeperOptions) {}
-
-  start(): Promise<void> {
-    this.timer = setInterval(() => void this.sync(), this.options.resyncSeconds * 1000);
-    this.timer.unref();
-    return this.sync();
+  constructor(private readonly options: IptablesKeeperOptions) {
+    super('iptables', options.resyncSeconds, options.logger, options.onSynced);
   }
 
-  /** Stops the periodic sync and waits for one in flight, which may still log. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.syncing;
-  }
-
-  sync(): Promise<void> {
-    this.syncing ??= this.syncOnce()
-      .catch((err: unknown) => {
-        this.options.logger.warn('iptables sync failed; will retry', { error: errorMessage(err) });
-      })
-      .finally(() => {
-        this.syncing = undefined;
-      });
-    return this.syncing;
-  }
-
-  private async syncOnce(): Promise<void> {
+  protected async syncOnce(): Promise<void> {
     const plans = this.options.plans();
     if (plans.length === 0) return;
     const save = (await runCommand([this.options.tools.save])).stdout;
@@ -100,8 +79,11 @@ export class IptablesKeeper {
   }
 }
 
-/** Removes every weft chain and jump (`weft cleanup`), from both backends. */
-export async function removeWeftIptables(): Promise<string[]> {
+/**
+ * Removes the chains `select` picks, and the jumps into them, from both backends: weft's own on
+ * `weft cleanup`, Flannel's once weft's replace them. Returns the restore tools that removed any.
+ */
+export async function removeIptablesChains(select: ChainSelector): Promise<string[]> {
   const cleaned: string[] = [];
   for (const tools of [
     { save: 'iptables-nft-save', restore: 'iptables-nft-restore' },
@@ -109,7 +91,7 @@ export async function removeWeftIptables(): Promise<string[]> {
   ]) {
     const save = await runCommand([tools.save], { allowFailure: true }).catch(() => undefined);
     if (!save || save.exitCode !== 0) continue;
-    const input = cleanupInput(save.stdout);
+    const input = removeChainsInput(save.stdout, select);
     if (input === '') continue;
     await runCommand([tools.restore, '--noflush', '-w', '5'], { input });
     cleaned.push(tools.restore);

@@ -7,7 +7,7 @@ import { iprouteKernel } from '../kernel/kernelPort.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
 import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
-import { underlayFacts } from '../agent/datastore.js';
+import { nodeIdentityEnv, underlayFacts } from '../agent/datastore.js';
 import { readEtcdView } from '../subnet/etcd/view.js';
 import type { PeerDataDecoder, PeerLease } from '../subnet/lease.js';
 import { DatastoreError } from '../util/errors.js';
@@ -44,12 +44,15 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
     });
     return backend.decodePeerData;
   };
-  const view: DatastoreView = options.kubeSubnetMgr
-    ? await (await import('../subnet/kube/index.js')).readKubeView(
+  // Loaded on demand, as in the agent: etcd mode never needs the Kubernetes client.
+  const kube = options.kubeSubnetMgr ? await import('../subnet/kube/index.js') : undefined;
+  const view: DatastoreView = kube
+    ? await kube.readKubeView(
         {
           ...(options.kubeconfigFile ? { kubeconfigFile: options.kubeconfigFile } : {}),
           ...(options.kubeApiUrl ? { kubeApiUrl: options.kubeApiUrl } : {}),
-          nodeName: options.nodeName,
+          // As the agent finds it: NODE_NAME, or the node of the pod POD_NAMESPACE/POD_NAME.
+          nodeName: await kube.resolveNodeName(nodeIdentityEnv(options), kube.podReader(kube.loadKubeConfig(options))),
           kubeAnnotationPrefix: options.kubeAnnotationPrefix,
           netConfigPath: options.netConfigPath,
           forbidden,

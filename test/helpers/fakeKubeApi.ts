@@ -60,6 +60,8 @@ type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch' | 'delete';
  */
 export class FakeKubeApi {
   private readonly nodes = new Map<string, JsonObject>();
+  /** Pods by "namespace/name": only what Flannel's node-name lookup reads (spec.nodeName). */
+  private readonly pods = new Map<string, JsonObject>();
   private rv = 1;
   private history: WatchEvent[] = [];
   /** Oldest resourceVersion a watch may resume from. */
@@ -137,6 +139,16 @@ export class FakeKubeApi {
       status: { conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated' }] },
     };
     return this.store('ADDED', node);
+  }
+
+  /** A pod scheduled on `nodeName`, as a DaemonSet's pod is: what POD_NAME/POD_NAMESPACE name. */
+  createPod(namespace: string, name: string, nodeName: string): void {
+    this.pods.set(`${namespace}/${name}`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: String(this.rv) },
+      spec: { nodeName, containers: [{ name: 'agent', image: 'weft' }] },
+    });
   }
 
   node(name: string): JsonObject | undefined {
@@ -251,6 +263,11 @@ export class FakeKubeApi {
       this.sendStatus(res, 403, 'Forbidden', message);
       return;
     }
+    const podPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(url.pathname);
+    if (podPath) {
+      this.getPod(req.method ?? 'GET', podPath[1]!, podPath[2]!, res);
+      return;
+    }
     const match = /^\/api\/v1\/nodes(?:\/([^/]+))?(?:\/(status))?$/.exec(url.pathname);
     if (!match) {
       this.sendStatus(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
@@ -288,6 +305,14 @@ export class FakeKubeApi {
       default:
         this.sendStatus(res, 405, 'MethodNotAllowed', `${method} is not allowed on nodes/${name}`);
     }
+  }
+
+  private getPod(method: string, namespace: string, name: string, res: ServerResponse): void {
+    if (method !== 'GET') return this.sendStatus(res, 405, 'MethodNotAllowed', `${method} is not allowed on pods`);
+    this.requests.get++;
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (pod) this.sendJson(res, 200, pod);
+    else this.sendStatus(res, 404, 'NotFound', `pods "${name}" not found`);
   }
 
   private list(params: URLSearchParams, res: ServerResponse): void {

@@ -72,3 +72,11 @@ export function rulesForServiceAccount(docs: readonly ManifestDoc[], namespace: 
 export function weftServiceAccountRules(): PolicyRule[] {
   return rulesForServiceAccount(loadManifests(['manifests/weft.yml']), 'weft-system', 'weft');
 }
+
+/**
+ * What kube-flannel.yml's ClusterRole grants beyond weft's: reading pods, which Flannel needs to
+ * find its node from POD_NAME and POD_NAMESPACE when NODE_NAME is not set.
+ */
+export function flannelServiceAccountRules(): PolicyRule[] {
+  return [...weftServiceAccountRules(), { apiGroups: [''], resources: ['pods'], verbs: ['get'] }];
+}

@@ -9,6 +9,9 @@ export interface NodeAnnotationKeys {
   readonly publicIP: string;
   /** Set by an operator, never by weft: the address peers should use instead of the detected one. */
   readonly publicIPOverwrite: string;
+  /** Set by an operator, never by weft: read at start-up in place of --public-ip, as Flannel does. */
+  readonly nodePublicIP: string;
+  readonly nodePublicIPv6: string;
   /** Secondary mode only: the subnet this node allocated for itself from the network. */
   readonly subnet: string;
 }
@@ -41,6 +44,8 @@ export function nodeAnnotationKeys(prefix: string): NodeAnnotationKeys {
     backendData: `${p}backend-data`,
     publicIP: `${p}public-ip`,
     publicIPOverwrite: `${p}public-ip-overwrite`,
+    nodePublicIP: `${p}node-public-ip`,
+    nodePublicIPv6: `${p}node-public-ipv6`,
     subnet: `${p}subnet`,
   };
 }
