@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
-import { type Ipv4Subnet, formatSubnet, subnetsEqual } from '../../net/ipv4.js';
+import type { Ipv4Subnet } from '../../net/ipv4.js';
+import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { Backoff } from '../../util/backoff.js';
 import { ConfigError, errorMessage } from '../../util/errors.js';
 import type { LeaseValidationContext } from '../lease.js';
@@ -10,7 +11,7 @@ import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
-import { type EtcdAcquired, acquireEtcdLease } from './acquire.js';
+import { type EtcdAcquired, acquireEtcdLease, describeLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
 import { EtcdRegistry, type HeldLease } from './registry.js';
 
@@ -29,6 +30,7 @@ export interface EtcdDatastoreOptions<C> extends DatastoreListener {
   readonly random?: () => number;
   /** Subnets no peer may claim (the underlay's own); see validatePeerLease. */
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
+  readonly forbiddenIpv6Subnets?: readonly Ipv6Subnet[];
   /** How often etcd is pinged so readiness knows it is reachable even when nothing changes. */
   readonly probeIntervalMs?: number;
 }
@@ -100,14 +102,23 @@ export class EtcdDatastore<C extends NetworkConfig<BackendSelection>> implements
     signal?.addEventListener('abort', closeOnAbort, { once: true });
     try {
       const acquired = await acquireEtcdLease(
-        { config: request.config, attrs: request.attrs, ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}) },
+        {
+          config: request.config,
+          attrs: request.attrs,
+          ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}),
+          ...(request.previousIpv6Subnet ? { preferredIpv6: request.previousIpv6Subnet } : {}),
+        },
         this.acquireDeps(),
       );
       return new EtcdSubnetLease(request, acquired, {
         registry: this.registry,
         lifecycle: this.lifecycle,
         options: this.options,
-        reacquire: (preferred) => acquireEtcdLease({ config: request.config, attrs: request.attrs, preferred }, this.acquireDeps()),
+        reacquire: (held) =>
+          acquireEtcdLease(
+            { config: request.config, attrs: request.attrs, preferred: held.subnet, ...(held.ipv6Subnet ? { preferredIpv6: held.ipv6Subnet } : {}) },
+            this.acquireDeps(),
+          ),
         reportError: (what, err) => this.reportError(what, err),
       });
     } finally {
@@ -136,7 +147,7 @@ interface EtcdLeaseParts<C> {
   readonly registry: EtcdRegistry;
   readonly lifecycle: ManagerLifecycle;
   readonly options: EtcdDatastoreOptions<C>;
-  readonly reacquire: (preferred: Ipv4Subnet) => Promise<EtcdAcquired>;
+  readonly reacquire: (previous: HeldLease) => Promise<EtcdAcquired>;
   readonly reportError: (what: string, err: unknown) => void;
 }
 
@@ -160,9 +171,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     acquired: EtcdAcquired,
     private readonly parts: EtcdLeaseParts<C>,
   ) {
-    const forbidden = parts.options.forbiddenSubnets;
-    const context = { config: request.config, decodePeerData: request.decodePeerData, ownSubnet: acquired.held.subnet, ...(forbidden ? { forbidden } : {}) };
-    super(parts.lifecycle, parts.options.logger, context, parts.options.onInvalidLease);
+    super(parts.lifecycle, parts.options.logger, leaseValidationContext(request, acquired.held, parts.options), parts.options.onInvalidLease);
     this.registry = parts.registry;
     this.held = acquired.held;
     this.acquiredFrom = acquired.listing;
@@ -170,7 +179,8 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   }
 
   ownLease(): OwnLease {
-    return { subnet: this.held.subnet, ...(this.held.expiration ? { expiration: this.held.expiration } : {}) };
+    const { subnet, ipv6Subnet, expiration } = this.held;
+    return { subnet, ...(ipv6Subnet ? { ipv6Subnet } : {}), ...(expiration ? { expiration } : {}) };
   }
 
   async dataPlaneReady(): Promise<void> {
@@ -212,15 +222,6 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     if (watcher) await Promise.race([watcher.cancel().catch(() => undefined), sleep(1_000)]);
   }
 
-  private validationContext(): LeaseValidationContext<D> {
-    const forbidden = this.parts.options.forbiddenSubnets;
-    return {
-      config: this.request.config,
-      decodePeerData: this.request.decodePeerData,
-      ownSubnet: this.held.subnet,
-      ...(forbidden ? { forbidden } : {}),
-    };
-  }
 
   private scheduleRenewal(): void {
     this.cancelRenewal();
@@ -240,12 +241,12 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     try {
       const renewed = await this.registry.renew(held);
       if (!renewed) {
-        this.logger.warn('our lease changed or vanished in etcd; acquiring again', { subnet: formatSubnet(held.subnet) });
+        this.logger.warn('our lease changed or vanished in etcd; acquiring again', describeHeld(held));
         await this.reacquire();
         return;
       }
       this.held = renewed;
-      this.logger.info('renewed lease', { subnet: formatSubnet(held.subnet), expires: renewed.expiration?.toISOString() });
+      this.logger.info('renewed lease', { ...describeHeld(held), expires: renewed.expiration?.toISOString() });
       this.scheduleRenewal();
       this.emit('change');
     } catch (err) {
@@ -261,13 +262,11 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const previous = this.held;
     this.reacquiring = (async () => {
       try {
-        const { held } = await this.parts.reacquire(previous.subnet);
+        const { held } = await this.parts.reacquire(previous);
         this.held = held;
-        this.peerSet.setContext(this.validationContext());
+        this.peerSet.setContext(leaseValidationContext(this.request, held, this.parts.options));
         this.scheduleRenewal();
-        if (!subnetsEqual(previous.subnet, held.subnet)) {
-          this.logger.warn('lease re-acquired with a different subnet', { subnet: formatSubnet(held.subnet) });
-        }
+        if (previous.key !== held.key) this.logger.warn('lease re-acquired with a different subnet', describeHeld(held));
         this.emit('own-lease', this.ownLease());
         this.emit('change');
       } catch (err) {
@@ -303,7 +302,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private checkOwnKeyPresent(): void {
     if (this.lifecycle.closed) return;
     if (!this.store.get(this.ownLeaseName())) {
-      this.logger.warn('our lease is gone from etcd; acquiring again', { subnet: formatSubnet(this.held.subnet) });
+      this.logger.warn('our lease is gone from etcd; acquiring again', describeHeld(this.held));
       void this.reacquire();
     }
   }
@@ -375,4 +374,24 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     }
     this.watchRestarting = false;
   }
+}
+
+function describeHeld(held: HeldLease): Record<string, string> {
+  return describeLease({ ipv4: held.subnet, ...(held.ipv6Subnet ? { ipv6: held.ipv6Subnet } : {}) });
+}
+
+function leaseValidationContext<C extends NetworkConfig<BackendSelection>, D>(
+  request: AcquireRequest<C, D>,
+  held: HeldLease,
+  options: EtcdDatastoreOptions<C>,
+): LeaseValidationContext<D> {
+  const { forbiddenSubnets, forbiddenIpv6Subnets } = options;
+  return {
+    config: request.config,
+    decodePeerData: request.decodePeerData,
+    ownSubnet: held.subnet,
+    ...(held.ipv6Subnet ? { ownIpv6Subnet: held.ipv6Subnet } : {}),
+    ...(forbiddenSubnets ? { forbidden: forbiddenSubnets } : {}),
+    ...(forbiddenIpv6Subnets ? { forbiddenIpv6: forbiddenIpv6Subnets } : {}),
+  };
 }
