@@ -33,7 +33,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   // The backend is prepared as the agent would (vxlan reads the device's VTEP MAC) once the
   // datastore has said which backend the network uses.
   const decoderFor = async (config: AgentNetworkConfig): Promise<PeerDataDecoder<PeerData>> => {
-    backend = await activateBackend(config.backend, { extLink, kernel: iprouteKernel });
+    backend = await activateBackend(config.backend, { extLink, kernel: iprouteKernel, ipv6: false });
     return backend.decodePeerData;
   };
   const view: DatastoreView = options.kubeSubnetMgr
