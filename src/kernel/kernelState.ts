@@ -136,7 +136,8 @@ export function parseVxlanDevice(json: unknown): VxlanDeviceState | undefined {
   const addrInfo = list(link['addr_info']);
   const vni = data['id'];
   const port = data['port'];
-  const local = str(data, 'local');
+  // iproute2 names an IPv6 tunnel source "local6".
+  const local = str(data, 'local') ?? str(data, 'local6');
   const linkName = str(data, 'link');
   return {
     name: str(link, 'ifname') ?? '',

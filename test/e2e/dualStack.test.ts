@@ -1,0 +1,120 @@
+import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
+import { describeAsRoot } from '../helpers/rootOnly.js';
+import { type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+jest.setTimeout(120_000);
+
+interface Route {
+  dst: string;
+  gateway?: string;
+  dev: string;
+}
+
+function routes(cluster: NetnsCluster, host: Host, family: '-4' | '-6'): Route[] {
+  return JSON.parse(inNs(host.ns, 'ip', ['-j', family, 'route', 'show', 'proto', '87']) || '[]') as Route[];
+}
+
+/** Every ordered pair of distinct pods whose addresses of this family answer a ping. */
+function unreachablePairs(cluster: NetnsCluster, pods: readonly Pod[], family: 'ip' | 'ipv6'): string[] {
+  const failures: string[] = [];
+  for (const a of pods) {
+    for (const b of pods) {
+      const to = b[family];
+      if (a !== b && to && !cluster.ping(a, to, 1, 1)) failures.push(`${a.name} -> ${to}`);
+    }
+  }
+  return failures;
+}
+
+async function bringUp(cluster: NetnsCluster, config: object): Promise<Pod[]> {
+  await cluster.writeNetworkConfig('/weft/primary', config);
+  for (const host of cluster.hosts) cluster.startAgent(host);
+  const pods: Pod[] = [];
+  for (const host of cluster.hosts) pods.push(await cluster.addPod(host));
+  return pods;
+}
+
+describeAsRoot('dual-stack vxlan across 3 hosts', () => {
+  let cluster: NetnsCluster;
+  let pods: Pod[];
+
+  beforeAll(async () => {
+    cluster = await NetnsCluster.create([3], { ipv6: true });
+    pods = await bringUp(cluster, { Network: '10.160.0.0/16', EnableIPv6: true, IPv6Network: 'fd60::/48', Backend: { Type: 'vxlan' } });
+    await waitFor(
+      () => cluster.hosts.every((h) => routes(cluster, h, '-4').length === 2 && routes(cluster, h, '-6').length === 2),
+      15_000,
+      () => cluster.hosts.map((h) => `${h.ns}: ${routes(cluster, h, '-6').length} IPv6 routes`).join(', '),
+    );
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it('gives every pod both an IPv4 and an IPv6 address, and every pod pair pings over both families', () => {
+    for (const pod of pods) expect(pod.ipv6).toMatch(/^fd60:0:0:[0-9a-f]+::[0-9a-f]+$/);
+    expect(unreachablePairs(cluster, pods, 'ip')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, 'ipv6')).toEqual([]);
+  });
+
+  it("writes Flannel's dual-stack keys, lease values and subnet.env", async () => {
+    const client = cluster.etcd.client();
+    try {
+      const leases = await client.getAll().prefix('/weft/primary/subnets/').strings();
+      for (const host of cluster.hosts) {
+        const env = (await cluster.readSubnetEnv(host))!;
+        const subnet = env.get('FLANNEL_SUBNET')!.replace(/\.1\/24$/, '.0-24');
+        const ipv6Subnet = env.get('FLANNEL_IPV6_SUBNET')!.replace(/::1\/64$/, '::-64');
+        expect(env.get('FLANNEL_IPV6_NETWORK')).toBe('fd60::/48');
+        const value = JSON.parse(leases[`/weft/primary/subnets/${subnet}&${ipv6Subnet}`]!) as Record<string, { VtepMAC?: string } | string>;
+        expect(value).toMatchObject({ PublicIP: host.ip, PublicIPv6: host.ipv6, BackendType: 'vxlan' });
+        const device = JSON.parse(inNs(host.ns, 'ip', ['-j', 'link', 'show', 'flannel-v6.1'])) as Array<{ address: string }>;
+        expect((value['BackendV6Data'] as { VtepMAC: string }).VtepMAC).toBe(device[0]!.address);
+        expect((value['BackendData'] as { VtepMAC: string }).VtepMAC).not.toBe(device[0]!.address);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('repairs a deleted IPv6 route, and keeps both devices and subnets across a restart', async () => {
+    const host = cluster.hosts[0]!;
+    const victim = routes(cluster, host, '-6')[0]!;
+    inNs(host.ns, 'ip', ['-6', 'route', 'del', victim.dst, 'proto', '87']);
+    await waitFor(() => routes(cluster, host, '-6').some((r) => r.dst === victim.dst), 10_000, () => 'IPv6 route not repaired');
+
+    const before = await cluster.readSubnetEnv(host);
+    const macBefore = inNs(host.ns, 'cat', ['/sys/class/net/flannel-v6.1/address']);
+    await cluster.stopAgent(host);
+    cluster.startAgent(host);
+    await waitFor(async () => (await cluster.agentLog(host)).includes('reusing existing lease'), 10_000, () => 'agent did not come back');
+    expect(await cluster.readSubnetEnv(host)).toEqual(before);
+    expect(inNs(host.ns, 'cat', ['/sys/class/net/flannel-v6.1/address'])).toBe(macBefore);
+    expect(unreachablePairs(cluster, pods, 'ipv6')).toEqual([]);
+  });
+});
+
+describeAsRoot('dual-stack host-gw across 3 hosts', () => {
+  let cluster: NetnsCluster;
+  let pods: Pod[];
+
+  beforeAll(async () => {
+    cluster = await NetnsCluster.create([3], { ipv6: true });
+    pods = await bringUp(cluster, { Network: '10.161.0.0/16', EnableIPv6: true, IPv6Network: 'fd61::/48', Backend: { Type: 'host-gw' } });
+    await waitFor(() => cluster.hosts.every((h) => routes(cluster, h, '-6').length === 2 && routes(cluster, h, '-4').length === 2), 15_000);
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it('routes each IPv6 peer subnet via its PublicIPv6, and every pod pair pings over both families', () => {
+    for (const host of cluster.hosts) {
+      const gateways = routes(cluster, host, '-6').map((r) => [r.gateway, r.dev]);
+      const expected = cluster.hosts.filter((p) => p !== host).map((p) => [p.ipv6, 'eth0']);
+      expect(gateways).toEqual(expect.arrayContaining(expected));
+    }
+    expect(unreachablePairs(cluster, pods, 'ip')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, 'ipv6')).toEqual([]);
+  });
+});
