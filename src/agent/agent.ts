@@ -3,7 +3,6 @@ import type { Logger } from 'winston';
 import type { AgentOptions } from './options.js';
 import type { ActiveBackend } from '../backend/backend.js';
 import { type AgentNetworkConfig, type PeerData, activateBackend } from '../backend/registry.js';
-import type { IptablesKeeper } from '../kernel/iptables.js';
 import { type HostFacts, kernelHostFacts } from '../kernel/hostFacts.js';
 import { KernelMonitor } from '../kernel/kernelMonitor.js';
 import { type KernelPort, iprouteKernel, iprouteKernelFor } from '../kernel/kernelPort.js';
@@ -14,7 +13,7 @@ import { formatIpv6Subnet } from '../net/ipv6.js';
 import type { Datastore, OwnLease, SubnetLease } from '../subnet/subnetManager.js';
 import { InterfaceSelectionError, errorMessage } from '../util/errors.js';
 import { openDatastore } from './datastore.js';
-import { startFirewall } from './firewall.js';
+import { type RunningFirewall, startFirewall } from './firewall.js';
 import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
@@ -260,7 +259,7 @@ function run(parts: AgentParts): RunningAgent {
   lease.on('fatal', (err) => rejectFatal(err));
 
   let stopping = false;
-  let firewall: IptablesKeeper | undefined;
+  let firewall: RunningFirewall | undefined;
   let firewallStarting: Promise<void> | undefined;
   // The monitor and the iptables keeper start after the first pass. Programming thousands of
   // peers would otherwise echo back through the monitor line by line while the batch runs, and

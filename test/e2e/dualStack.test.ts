@@ -11,7 +11,7 @@ interface Route {
   dev: string;
 }
 
-function routes(cluster: NetnsCluster, host: Host, family: '-4' | '-6'): Route[] {
+function routes(host: Host, family: '-4' | '-6'): Route[] {
   return JSON.parse(inNs(host.ns, 'ip', ['-j', family, 'route', 'show', 'proto', '87']) || '[]') as Route[];
 }
 
@@ -43,9 +43,9 @@ describeAsRoot('dual-stack vxlan across 3 hosts', () => {
     cluster = await NetnsCluster.create([3], { ipv6: true });
     pods = await bringUp(cluster, { Network: '10.160.0.0/16', EnableIPv6: true, IPv6Network: 'fd60::/48', Backend: { Type: 'vxlan' } });
     await waitFor(
-      () => cluster.hosts.every((h) => routes(cluster, h, '-4').length === 2 && routes(cluster, h, '-6').length === 2),
+      () => cluster.hosts.every((h) => routes(h, '-4').length === 2 && routes(h, '-6').length === 2),
       15_000,
-      () => cluster.hosts.map((h) => `${h.ns}: ${routes(cluster, h, '-6').length} IPv6 routes`).join(', '),
+      () => cluster.hosts.map((h) => `${h.ns}: ${routes(h, '-6').length} IPv6 routes`).join(', '),
     );
   });
   afterAll(async () => {
@@ -80,9 +80,9 @@ describeAsRoot('dual-stack vxlan across 3 hosts', () => {
 
   it('repairs a deleted IPv6 route, and keeps both devices and subnets across a restart', async () => {
     const host = cluster.hosts[0]!;
-    const victim = routes(cluster, host, '-6')[0]!;
+    const victim = routes(host, '-6')[0]!;
     inNs(host.ns, 'ip', ['-6', 'route', 'del', victim.dst, 'proto', '87']);
-    await waitFor(() => routes(cluster, host, '-6').some((r) => r.dst === victim.dst), 10_000, () => 'IPv6 route not repaired');
+    await waitFor(() => routes(host, '-6').some((r) => r.dst === victim.dst), 10_000, () => 'IPv6 route not repaired');
 
     const before = await cluster.readSubnetEnv(host);
     const macBefore = inNs(host.ns, 'cat', ['/sys/class/net/flannel-v6.1/address']);
@@ -102,15 +102,24 @@ describeAsRoot('dual-stack host-gw across 3 hosts', () => {
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3], { ipv6: true });
     pods = await bringUp(cluster, { Network: '10.161.0.0/16', EnableIPv6: true, IPv6Network: 'fd61::/48', Backend: { Type: 'host-gw' } });
-    await waitFor(() => cluster.hosts.every((h) => routes(cluster, h, '-6').length === 2 && routes(cluster, h, '-4').length === 2), 15_000);
+    await waitFor(() => cluster.hosts.every((h) => routes(h, '-6').length === 2 && routes(h, '-4').length === 2), 15_000);
   });
   afterAll(async () => {
     await cluster?.destroy();
   });
 
+  it('keeps ip6tables forward rules for the IPv6 network beside the iptables ones', async () => {
+    const host = cluster.hosts[0]!;
+    await waitFor(() => inNs(host.ns, 'ip6tables-save', ['-t', 'filter']).includes('-s fd61::/48'), 10_000, () => 'no ip6tables rules');
+    const saved = inNs(host.ns, 'ip6tables-save', ['-t', 'filter']);
+    expect(saved).toMatch(/-A FORWARD -m comment --comment "weft forward" -j WEFT-FWD-[0-9A-F]{8}-48/);
+    expect(saved).toContain('-d fd61::/48 -m comment --comment "weft forward" -j ACCEPT');
+    expect(inNs(host.ns, 'iptables-save', ['-t', 'filter'])).toContain('-s 10.161.0.0/16');
+  });
+
   it('routes each IPv6 peer subnet via its PublicIPv6, and every pod pair pings over both families', () => {
     for (const host of cluster.hosts) {
-      const gateways = routes(cluster, host, '-6').map((r) => [r.gateway, r.dev]);
+      const gateways = routes(host, '-6').map((r) => [r.gateway, r.dev]);
       const expected = cluster.hosts.filter((p) => p !== host).map((p) => [p.ipv6, 'eth0']);
       expect(gateways).toEqual(expect.arrayContaining(expected));
     }

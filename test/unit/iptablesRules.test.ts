@@ -1,4 +1,6 @@
 import { chainNames, cleanupInput, planIptables, restoreInput, savedChainState } from '../../src/iptables/rules.js';
+import { ipv6ChainNames, planIp6tables } from '../../src/iptables/rules6.js';
+import { parseIpv6Cidr } from '../../src/net/ipv6.js';
 import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 
 function cidr(text: string): Ipv4Subnet {
@@ -95,5 +97,28 @@ describe('iptables-save parsing and restore input', () => {
     expect(text).not.toContain('eth9');
     expect(text).not.toContain('DOCKER');
     expect(cleanupInput('*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n')).toBe('');
+  });
+});
+
+describe('planIp6tables', () => {
+  const network = parseIpv6Cidr('fd00::/48');
+  const own = parseIpv6Cidr('fd00:0:0:3::/64');
+  if (!network.ok || !own.ok) throw new Error('parse');
+
+  it("mirrors Flannel's IPv6 masquerade and forward rules, multicast ff00::/8 kept", () => {
+    const [masq, forward] = planIp6tables({ network: network.subnet, ownSubnet: own.subnet, ipMasq: true, forwardRules: true });
+    expect(masq!.chain).toMatch(/^WEFT-MASQ-[0-9A-F]{8}-48$/);
+    expect(masq!.rules).toContain('-s fd00::/48 ! -d ff00::/8 -m comment --comment "weft masq" -j MASQUERADE --random-fully');
+    expect(masq!.rules).toContain('-s fd00:0:0:3::/64 -d fd00::/48 -m comment --comment "weft masq" -j RETURN');
+    expect(forward!.rules).toEqual(['-s fd00::/48 -m comment --comment "weft forward" -j ACCEPT', '-d fd00::/48 -m comment --comment "weft forward" -j ACCEPT']);
+  });
+
+  it('names chains within 28 characters, distinct per network, and found by cleanup', () => {
+    const a = ipv6ChainNames(network.subnet);
+    const other = parseIpv6Cidr('fd01::/48');
+    expect(other.ok && ipv6ChainNames(other.subnet).masq).not.toBe(a.masq);
+    expect(a.masq.length).toBeLessThanOrEqual(28);
+    const save = `*filter\n:${a.forward} - [0:0]\n-A FORWARD -m comment --comment "weft forward" -j ${a.forward}\nCOMMIT\n`;
+    expect(cleanupInput(save)).toContain(`-X ${a.forward}`);
   });
 });
