@@ -276,7 +276,7 @@ function run(parts: AgentParts): RunningAgent {
       config,
       ownLease: () => lease.ownLease(),
       logger,
-      onRepair: () => metrics.driftRepairs.inc(),
+      onRepair: (family) => metrics.driftRepairs.inc({ family }),
       stopping: () => stopping,
     })
       .then((keeper) => {

@@ -5,13 +5,15 @@ import { type ChainPlan, planIptables } from '../iptables/rules.js';
 import { planIp6tables } from '../iptables/rules6.js';
 import { IptablesKeeper, detectIptablesTools } from '../kernel/iptables.js';
 import type { OwnLease } from '../subnet/subnetManager.js';
+import type { AddressFamily } from './planes.js';
 
 export interface FirewallInputs {
   readonly options: AgentOptions;
   readonly config: NetworkConfig<BackendSelection>;
   readonly ownLease: () => OwnLease;
   readonly logger: Logger;
-  readonly onRepair: () => void;
+  /** Someone else changed our rules and they were restored; by address family, for the metric. */
+  readonly onRepair: (family: AddressFamily) => void;
   /** A stop may come while the tools are detected: nothing may start after it. */
   readonly stopping: () => boolean;
 }
@@ -49,7 +51,8 @@ export async function startFirewall(inputs: FirewallInputs): Promise<RunningFire
   for (const { family, plans } of families) {
     const tools = await detectIptablesTools(family);
     if (inputs.stopping()) break;
-    const keeper = new IptablesKeeper({ tools, resyncSeconds: options.iptablesResyncSeconds, logger: inputs.logger, onRepair: inputs.onRepair, plans });
+    const onRepair = (): void => inputs.onRepair(family === 4 ? 'ipv4' : 'ipv6');
+    const keeper = new IptablesKeeper({ tools, resyncSeconds: options.iptablesResyncSeconds, logger: inputs.logger, onRepair, plans });
     keepers.push(keeper);
     await keeper.start();
   }
