@@ -245,6 +245,8 @@ function run(parts: AgentParts): RunningAgent {
     triggerAll('leases changed');
   });
   for (const { family, reconciler: planeReconciler } of planes) {
+    // A labelled counter shows no series until its first increment; scrapers want a 0 first.
+    metrics.driftRepairs.inc({ family }, 0);
     planeReconciler.on('reconciled', (result: ReconcileResult) => {
       metrics.reconcileDuration.observe({ family }, result.durationMs / 1000);
       metrics.kernelOperations.inc({ result: 'applied', family }, result.applied);

@@ -14,7 +14,8 @@ export async function openDatastore(options: AgentOptions, ext: ExternalInterfac
     logger,
     parseConfig: parseNetworkConfig,
     // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
-    forbiddenSubnets: [ext.ifaceSubnet],
+    forbiddenSubnets: ext.hasIpv4 ? [ext.ifaceSubnet] : [],
+    ...(ext.ipv6 ? { forbiddenIpv6Subnets: [ext.ipv6.subnet] } : {}),
     onDatastoreError: () => metrics.datastoreErrors.inc(),
     onInvalidLease: () => metrics.invalidLeases.inc(),
     onWatchRestart: (reason: string) => metrics.watchRestarts.inc({ reason }),
