@@ -1,6 +1,7 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
 import { describeAsRoot } from '../helpers/rootOnly.js';
-import { type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
+import { spawnSync } from 'node:child_process';
+import { AGENT_BIN, type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
@@ -78,6 +79,27 @@ describeAsRoot('dual-stack vxlan across 3 hosts', () => {
     }
   });
 
+  it('weft status reports both families, and an IPv6 neighbour removed behind its back', async () => {
+    const host = cluster.hosts[1]!;
+    const status = () => {
+      const args = ['netns', 'exec', host.ns, AGENT_BIN, 'status', '--json', '--etcd-endpoints', cluster.etcdEndpoint, '--etcd-prefix', '/weft/primary', '--iface', 'eth0'];
+      const result = spawnSync('ip', args, { encoding: 'utf8' });
+      return { code: result.status, json: JSON.parse(result.stdout) as { healthy: boolean; peers: unknown[]; ipv6: { lease: { subnet: string }; peers: Array<{ publicIP: string; problems: string[] }> } } };
+    };
+    const healthy = status();
+    expect(healthy.code).toBe(0);
+    expect(healthy.json.peers).toHaveLength(2);
+    expect(healthy.json.ipv6.peers.map((p) => p.publicIP).sort()).toEqual(cluster.hosts.filter((h) => h !== host).map((h) => h.ipv6).sort());
+    await cluster.stopAgent(host);
+    const neigh = (JSON.parse(inNs(host.ns, 'ip', ['-j', '-6', 'neigh', 'show', 'dev', 'flannel-v6.1'])) as Array<{ dst: string }>)[0]!;
+    inNs(host.ns, 'ip', ['-6', 'neigh', 'del', neigh.dst, 'dev', 'flannel-v6.1']);
+    const broken = status();
+    expect(broken.code).toBe(1);
+    expect(broken.json.ipv6.peers.flatMap((p) => p.problems)).toEqual(['neighbour entry missing or wrong']);
+    cluster.startAgent(host);
+    await waitFor(() => status().code === 0, 10_000, () => 'not repaired after restart');
+  });
+
   it('repairs a deleted IPv6 route, and keeps both devices and subnets across a restart', async () => {
     const host = cluster.hosts[0]!;
     const victim = routes(host, '-6')[0]!;
@@ -86,9 +108,11 @@ describeAsRoot('dual-stack vxlan across 3 hosts', () => {
 
     const before = await cluster.readSubnetEnv(host);
     const macBefore = inNs(host.ns, 'cat', ['/sys/class/net/flannel-v6.1/address']);
+    const reuses = async (): Promise<number> => (await cluster.agentLog(host)).split('reusing existing lease').length;
+    const reusedBefore = await reuses();
     await cluster.stopAgent(host);
     cluster.startAgent(host);
-    await waitFor(async () => (await cluster.agentLog(host)).includes('reusing existing lease'), 10_000, () => 'agent did not come back');
+    await waitFor(async () => (await reuses()) > reusedBefore, 10_000, () => 'agent did not come back');
     expect(await cluster.readSubnetEnv(host)).toEqual(before);
     expect(inNs(host.ns, 'cat', ['/sys/class/net/flannel-v6.1/address'])).toBe(macBefore);
     expect(unreachablePairs(cluster, pods, 'ipv6')).toEqual([]);
