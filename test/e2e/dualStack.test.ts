@@ -1,40 +1,11 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
 import { describeAsRoot } from '../helpers/rootOnly.js';
 import { spawnSync } from 'node:child_process';
-import { AGENT_BIN, type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
+import { startNetwork, unreachablePairs, weftRoutes as routes } from '../helpers/dualStackCluster.js';
+import { AGENT_BIN, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
-
-interface Route {
-  dst: string;
-  gateway?: string;
-  dev: string;
-}
-
-function routes(host: Host, family: '-4' | '-6'): Route[] {
-  return JSON.parse(inNs(host.ns, 'ip', ['-j', family, 'route', 'show', 'proto', '87']) || '[]') as Route[];
-}
-
-/** Every ordered pair of distinct pods whose addresses of this family answer a ping. */
-function unreachablePairs(cluster: NetnsCluster, pods: readonly Pod[], family: 'ip' | 'ipv6'): string[] {
-  const failures: string[] = [];
-  for (const a of pods) {
-    for (const b of pods) {
-      const to = b[family];
-      if (a !== b && to && !cluster.ping(a, to, 1, 1)) failures.push(`${a.name} -> ${to}`);
-    }
-  }
-  return failures;
-}
-
-async function bringUp(cluster: NetnsCluster, config: object): Promise<Pod[]> {
-  await cluster.writeNetworkConfig('/weft/primary', config);
-  for (const host of cluster.hosts) cluster.startAgent(host);
-  const pods: Pod[] = [];
-  for (const host of cluster.hosts) pods.push(await cluster.addPod(host));
-  return pods;
-}
 
 describeAsRoot('dual-stack vxlan across 3 hosts', () => {
   let cluster: NetnsCluster;
@@ -42,12 +13,8 @@ describeAsRoot('dual-stack vxlan across 3 hosts', () => {
 
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3], { ipv6: true });
-    pods = await bringUp(cluster, { Network: '10.160.0.0/16', EnableIPv6: true, IPv6Network: 'fd60::/48', Backend: { Type: 'vxlan' } });
-    await waitFor(
-      () => cluster.hosts.every((h) => routes(h, '-4').length === 2 && routes(h, '-6').length === 2),
-      15_000,
-      () => cluster.hosts.map((h) => `${h.ns}: ${routes(h, '-6').length} IPv6 routes`).join(', '),
-    );
+    const config = { Network: '10.160.0.0/16', EnableIPv6: true, IPv6Network: 'fd60::/48', Backend: { Type: 'vxlan' } };
+    pods = await startNetwork(cluster, config, () => ({ ipv4: 2, ipv6: 2 }));
   });
   afterAll(async () => {
     await cluster?.destroy();
@@ -55,8 +22,8 @@ describeAsRoot('dual-stack vxlan across 3 hosts', () => {
 
   it('gives every pod both an IPv4 and an IPv6 address, and every pod pair pings over both families', () => {
     for (const pod of pods) expect(pod.ipv6).toMatch(/^fd60:0:0:[0-9a-f]+::[0-9a-f]+$/);
-    expect(unreachablePairs(cluster, pods, 'ip')).toEqual([]);
-    expect(unreachablePairs(cluster, pods, 'ipv6')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, pods, 'ip')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, pods, 'ipv6')).toEqual([]);
   });
 
   it("writes Flannel's dual-stack keys, lease values and subnet.env", async () => {
@@ -115,7 +82,7 @@ describeAsRoot('dual-stack vxlan across 3 hosts', () => {
     await waitFor(async () => (await reuses()) > reusedBefore, 10_000, () => 'agent did not come back');
     expect(await cluster.readSubnetEnv(host)).toEqual(before);
     expect(inNs(host.ns, 'cat', ['/sys/class/net/flannel-v6.1/address'])).toBe(macBefore);
-    expect(unreachablePairs(cluster, pods, 'ipv6')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, pods, 'ipv6')).toEqual([]);
   });
 });
 
@@ -125,8 +92,8 @@ describeAsRoot('dual-stack host-gw across 3 hosts', () => {
 
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3], { ipv6: true });
-    pods = await bringUp(cluster, { Network: '10.161.0.0/16', EnableIPv6: true, IPv6Network: 'fd61::/48', Backend: { Type: 'host-gw' } });
-    await waitFor(() => cluster.hosts.every((h) => routes(h, '-6').length === 2 && routes(h, '-4').length === 2), 15_000);
+    const config = { Network: '10.161.0.0/16', EnableIPv6: true, IPv6Network: 'fd61::/48', Backend: { Type: 'host-gw' } };
+    pods = await startNetwork(cluster, config, () => ({ ipv4: 2, ipv6: 2 }));
   });
   afterAll(async () => {
     await cluster?.destroy();
@@ -147,7 +114,7 @@ describeAsRoot('dual-stack host-gw across 3 hosts', () => {
       const expected = cluster.hosts.filter((p) => p !== host).map((p) => [p.ipv6, 'eth0']);
       expect(gateways).toEqual(expect.arrayContaining(expected));
     }
-    expect(unreachablePairs(cluster, pods, 'ip')).toEqual([]);
-    expect(unreachablePairs(cluster, pods, 'ipv6')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, pods, 'ip')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, pods, 'ipv6')).toEqual([]);
   });
 });

@@ -1,26 +1,13 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
 import { describeAsRoot } from '../helpers/rootOnly.js';
+import { startNetwork, unreachablePairs as unreachable, weftRoutes } from '../helpers/dualStackCluster.js';
 import { type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
 
 function routeCount(host: Host, family: '-4' | '-6'): number {
-  return (JSON.parse(inNs(host.ns, 'ip', ['-j', family, 'route', 'show', 'proto', '87']) || '[]') as unknown[]).length;
-}
-
-function unreachable(cluster: NetnsCluster, from: readonly Pod[], to: readonly Pod[], family: 'ip' | 'ipv6'): string[] {
-  const failures: string[] = [];
-  for (const a of from) for (const b of to) if (a !== b && !cluster.ping(a, b[family]!, 1, 1)) failures.push(`${a.name} -> ${b[family]}`);
-  return failures;
-}
-
-async function bringUp(cluster: NetnsCluster, config: object): Promise<Pod[]> {
-  await cluster.writeNetworkConfig('/weft/primary', config);
-  for (const host of cluster.hosts) cluster.startAgent(host);
-  const pods: Pod[] = [];
-  for (const host of cluster.hosts) pods.push(await cluster.addPod(host));
-  return pods;
+  return weftRoutes(host, family).length;
 }
 
 describeAsRoot('IPv6-only vxlan network across 3 hosts', () => {
@@ -29,8 +16,7 @@ describeAsRoot('IPv6-only vxlan network across 3 hosts', () => {
 
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3], { ipv6: true });
-    pods = await bringUp(cluster, { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd62::/48', Backend: { Type: 'vxlan' } });
-    await waitFor(() => cluster.hosts.every((h) => routeCount(h, '-6') === 2), 15_000, () => 'IPv6 routes not programmed');
+    pods = await startNetwork(cluster, { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd62::/48', Backend: { Type: 'vxlan' } }, () => ({ ipv4: 0, ipv6: 2 }));
   });
   afterAll(async () => {
     await cluster?.destroy();
@@ -67,13 +53,9 @@ describeAsRoot('dual-stack network with one IPv4-only host', () => {
 
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3], { ipv6: true, ipv4OnlyHosts: [3] });
-    pods = await bringUp(cluster, { Network: '10.163.0.0/16', EnableIPv6: true, IPv6Network: 'fd63::/48', Backend: { Type: 'vxlan' } });
-    const [h1, h2, h3] = cluster.hosts as [Host, Host, Host];
-    await waitFor(
-      () => [h1, h2, h3].every((h) => routeCount(h, '-4') === 2) && routeCount(h1, '-6') === 1 && routeCount(h2, '-6') === 1,
-      15_000,
-      () => 'routes not programmed',
-    );
+    const config = { Network: '10.163.0.0/16', EnableIPv6: true, IPv6Network: 'fd63::/48', Backend: { Type: 'vxlan' } };
+    // Host 3 has no IPv6 underlay: no IPv6 routes there, and only one IPv6 peer for the others.
+    pods = await startNetwork(cluster, config, (h) => ({ ipv4: 2, ipv6: h.index === 3 ? 0 : 1 }));
   });
   afterAll(async () => {
     await cluster?.destroy();

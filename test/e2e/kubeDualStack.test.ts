@@ -1,6 +1,7 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { unreachablePairs, weftRoutes } from '../helpers/dualStackCluster.js';
 import { FakeKubeApi } from '../helpers/fakeKubeApi.js';
 import { describeAsRoot } from '../helpers/rootOnly.js';
 import { type Host, NetnsCluster, type Pod, inNs } from '../helpers/netnsCluster.js';
@@ -9,7 +10,7 @@ import { waitFor } from '../helpers/waitFor.js';
 jest.setTimeout(120_000);
 
 function routeCount(host: Host, family: '-4' | '-6'): number {
-  return (JSON.parse(inNs(host.ns, 'ip', ['-j', family, 'route', 'show', 'proto', '87']) || '[]') as unknown[]).length;
+  return weftRoutes(host, family).length;
 }
 
 /** Dual-stack in Kubernetes mode: spec.podCIDRs of both families, Flannel's v6 annotations. */
@@ -49,14 +50,7 @@ describeAsRoot('dual-stack vxlan in Kubernetes API mode across 3 hosts', () => {
       const mac = inNs(host.ns, 'cat', ['/sys/class/net/flannel-v6.1/address']).trim();
       expect(annotations['flannel.alpha.coreos.com/backend-v6-data']).toBe(`{"VNI":1,"VtepMAC":"${mac}"}`);
     }
-    const failures: string[] = [];
-    for (const a of pods) {
-      for (const b of pods) {
-        if (a === b) continue;
-        if (!cluster.ping(a, b.ip, 1, 1)) failures.push(`${a.name} -> ${b.ip}`);
-        if (!cluster.ping(a, b.ipv6!, 1, 1)) failures.push(`${a.name} -> ${b.ipv6}`);
-      }
-    }
-    expect(failures).toEqual([]);
+    expect(unreachablePairs(cluster, pods, pods, 'ip')).toEqual([]);
+    expect(unreachablePairs(cluster, pods, pods, 'ipv6')).toEqual([]);
   });
 });

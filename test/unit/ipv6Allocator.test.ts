@@ -1,12 +1,8 @@
 import fc from 'fast-check';
-import { type Ipv6Subnet, formatIpv6, ipv6SubnetsOverlap, parseIpv6Cidr } from '../../src/net/ipv6.js';
+import { formatIpv6, ipv6SubnetsOverlap } from '../../src/net/ipv6.js';
 import { ipv6SubnetInRange, pickFreeIpv6Subnet } from '../../src/subnet/ipv6Allocator.js';
+import { ipv6Cidr as cidr } from '../helpers/cidr.js';
 
-function cidr(text: string): Ipv6Subnet {
-  const parsed = parseIpv6Cidr(text);
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return parsed.subnet;
-}
 
 const base = cidr('fc00::/48').address;
 const slot = (i: number): bigint => base + (BigInt(i) << 64n);

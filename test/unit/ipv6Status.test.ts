@@ -3,16 +3,11 @@ import { planVxlanIpv6 } from '../../src/backend/vxlan/planIpv6.js';
 import type { PeerData } from '../../src/backend/registry.js';
 import type { ActualState } from '../../src/kernel/kernelState.js';
 import { parseIpv4Cidr } from '../../src/net/ipv4.js';
-import { parseIpv6Cidr, type Ipv6Subnet } from '../../src/net/ipv6.js';
 import type { PeerLease } from '../../src/subnet/lease.js';
 import { ipv6PeerStatuses } from '../../src/status/ipv6Status.js';
 import { formatStatus } from '../../src/status/peerStatus.js';
+import { ipv6Cidr as v6 } from '../helpers/cidr.js';
 
-function v6(text: string): Ipv6Subnet {
-  const r = parseIpv6Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
 const v4 = parseIpv4Cidr('10.5.2.0/24');
 if (!v4.ok) throw new Error('parse');
 

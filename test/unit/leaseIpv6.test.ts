@@ -1,21 +1,11 @@
 import { parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
-import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
-import { formatIpv6Subnet, parseIpv6Cidr, type Ipv6Subnet } from '../../src/net/ipv6.js';
+import { formatIpv6Subnet } from '../../src/net/ipv6.js';
 import { parseLeaseAttrs, serializeLeaseAttrs, validatePeerLease } from '../../src/subnet/lease.js';
+import { ipv4Cidr as v4, ipv6Cidr as v6 } from '../helpers/cidr.js';
 
 const dual = parseNetworkConfig('{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}');
 const v6only = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}');
 
-function v4(text: string): Ipv4Subnet {
-  const r = parseIpv4Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
-function v6(text: string): Ipv6Subnet {
-  const r = parseIpv6Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
 
 const MAC4 = 'c6:d2:32:6f:8f:44';
 const MAC6 = '6a:11:22:33:44:55';

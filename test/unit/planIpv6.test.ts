@@ -6,20 +6,9 @@ import type { PeerData } from '../../src/backend/registry.js';
 import type { ActualState } from '../../src/kernel/kernelState.js';
 import { parseVxlanDevice } from '../../src/kernel/kernelState.js';
 import type { ExternalLink } from '../../src/net/externalInterface.js';
-import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
-import { parseIpv6Cidr, type Ipv6Subnet } from '../../src/net/ipv6.js';
 import type { PeerLease } from '../../src/subnet/lease.js';
+import { ipv4Cidr as v4, ipv6Cidr as v6 } from '../helpers/cidr.js';
 
-function v4(text: string): Ipv4Subnet {
-  const r = parseIpv4Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
-function v6(text: string): Ipv6Subnet {
-  const r = parseIpv6Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
 
 const ext: ExternalLink = { name: 'eth0', address: '192.168.1.10', mtu: 1500, subnet: v4('192.168.1.0/24'), ipv6: { address: 'fd00::a', subnet: v6('fd00::/64') } };
 const config = parseVxlanConfig({});

@@ -1,17 +1,7 @@
 import { formatSubnetEnv, previousIpv6SubnetFromEnv, previousSubnetFromEnv } from '../../src/agent/subnetEnv.js';
-import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
-import { formatIpv6Subnet, parseIpv6Cidr, type Ipv6Subnet } from '../../src/net/ipv6.js';
+import { formatIpv6Subnet } from '../../src/net/ipv6.js';
+import { ipv4Cidr as v4, ipv6Cidr as v6 } from '../helpers/cidr.js';
 
-function v4(text: string): Ipv4Subnet {
-  const r = parseIpv4Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
-function v6(text: string): Ipv6Subnet {
-  const r = parseIpv6Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
 
 describe('subnet.env with IPv6 (Flannel WriteSubnetFile)', () => {
   const ipv6 = { network: v6('fc00::/48'), subnet: v6('fc00:0:0:22::/64') };

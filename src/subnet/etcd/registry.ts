@@ -89,15 +89,7 @@ export class EtcdRegistry {
       await this.revoke(lease.id);
       return undefined;
     }
-    return {
-      subnet: subnets.ipv4,
-      ...(subnets.ipv6 ? { ipv6Subnet: subnets.ipv6 } : {}),
-      key,
-      value,
-      modRevision: Number(result.header.revision),
-      etcdLeaseId: lease.id,
-      expiration: lease.expiration,
-    };
+    return heldLease(subnets, key, value, Number(result.header.revision), lease);
   }
 
   /**
@@ -116,15 +108,7 @@ export class EtcdRegistry {
       if (lease) await this.revoke(lease.id);
       return undefined;
     }
-    return {
-      subnet: subnets.ipv4,
-      ...(subnets.ipv6 ? { ipv6Subnet: subnets.ipv6 } : {}),
-      key,
-      value,
-      modRevision: Number(result.header.revision),
-      etcdLeaseId: lease?.id ?? '0',
-      ...(lease ? { expiration: lease.expiration } : {}),
-    };
+    return heldLease(subnets, key, value, Number(result.header.revision), lease);
   }
 
   /**
@@ -173,6 +157,19 @@ export class EtcdRegistry {
       this.logger.debug('revoking a superseded etcd lease failed; it will expire on its own', { error: errorMessage(err) });
     });
   }
+}
+
+/** Our key as just written; without an etcd lease it is a reservation ('0'), which never expires. */
+function heldLease(subnets: LeaseSubnets, key: string, value: string, modRevision: number, lease: { id: string; expiration: Date } | undefined): HeldLease {
+  return {
+    subnet: subnets.ipv4,
+    ...(subnets.ipv6 ? { ipv6Subnet: subnets.ipv6 } : {}),
+    key,
+    value,
+    modRevision,
+    etcdLeaseId: lease?.id ?? '0',
+    ...(lease ? { expiration: lease.expiration } : {}),
+  };
 }
 
 /** The end of the key range holding every key that starts with `prefix`. */
