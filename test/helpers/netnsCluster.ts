@@ -285,7 +285,8 @@ export class NetnsCluster {
     }
   }
 
-  async waitForSubnetEnv(host: Host, network = 'primary', timeoutMs = 10_000): Promise<Map<string, string>> {
+  // Generous: on a loaded CI machine, six agents starting together have taken longer than 10 s.
+  async waitForSubnetEnv(host: Host, network = 'primary', timeoutMs = 30_000): Promise<Map<string, string>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const env = await this.readSubnetEnv(host, network);

@@ -1,20 +1,15 @@
-import type { ExternalLink } from '../../net/externalInterface.js';
 import { type Ipv6Subnet, formatIpv6 } from '../../net/ipv6.js';
-import type { PeerLease } from '../../subnet/lease.js';
-import type { DesiredRoute, DesiredState, SkippedPeer } from '../desiredState.js';
+import type { DesiredState } from '../desiredState.js';
 import { directIpv6Route, ipv6PeerRoute, onIpv6Segment } from '../ipv6Routes.js';
-import type { PeerData } from '../registry.js';
-import { type VxlanBackendConfig, VXLAN_IPV6_EXTRA_OVERHEAD, effectiveVxlanPort, vxlanIpv6DeviceName, vxlanPodMtu } from './config.js';
+import { VXLAN_IPV6_EXTRA_OVERHEAD, vxlanIpv6DeviceName, vxlanPodMtu } from './config.js';
+import type { VxlanPlanInput } from './plan.js';
+import { TunnelTable, vxlanDevice } from './tunnelTable.js';
 
-export interface VxlanIpv6PlanInput {
-  readonly config: VxlanBackendConfig;
-  /** Must carry `ipv6`: the plane exists only over an IPv6 underlay. */
-  readonly extLink: ExternalLink;
-  /** The IPv6 device's own VTEP MAC (Flannel gives each device its own). */
-  readonly vtepMac: string;
-  readonly ownSubnet: Ipv6Subnet;
-  readonly peers: readonly PeerLease<PeerData>[];
-}
+/**
+ * planVxlan's input with an IPv6 subnet; `extLink` must carry `ipv6` (the plane exists only over
+ * an IPv6 underlay) and `vtepMac` is the IPv6 device's own (Flannel gives each device its own).
+ */
+export type VxlanIpv6PlanInput = Omit<VxlanPlanInput, 'ownSubnet'> & { readonly ownSubnet: Ipv6Subnet };
 
 /**
  * vxlan's IPv6 plane, Flannel's flannel-v6.<VNI>: the same shape as the IPv4 plan (planVxlan)
@@ -26,56 +21,27 @@ export interface VxlanIpv6PlanInput {
 export function planVxlanIpv6(input: VxlanIpv6PlanInput): DesiredState {
   const { config, extLink, peers } = input;
   const name = vxlanIpv6DeviceName(config.vni);
-  const routes: DesiredRoute[] = [];
-  const skipped: SkippedPeer[] = [];
-  const neighs: Array<{ dst: string; lladdr: string }> = [];
-  const fdb: Array<{ mac: string; dst: string }> = [];
-  const macOwner = new Map<string, string>();
+  const table = new TunnelTable(input.vtepMac, 'IPv6 ');
   for (const peer of peers) {
     const ipv6 = peer.ipv6;
     if (!ipv6) continue;
     if (ipv6.data.backend !== 'vxlan') {
-      skipped.push({ key: peer.key, reason: `lease carries ${ipv6.data.backend} IPv6 data, not vxlan's` });
-      continue;
+      table.skip(peer.key, `lease carries ${ipv6.data.backend} IPv6 data, not vxlan's`);
+    } else if (config.directRouting && onIpv6Segment(extLink, ipv6.publicIP)) {
+      table.direct(directIpv6Route(extLink, ipv6.subnet, ipv6.publicIP));
+    } else {
+      const gateway = formatIpv6(ipv6.subnet.address);
+      table.tunnel({ key: peer.key, publicIP: ipv6.publicIP }, ipv6.data.vtepMac, gateway, ipv6PeerRoute(ipv6.subnet, gateway, name, true));
     }
-    if (config.directRouting && onIpv6Segment(extLink, ipv6.publicIP)) {
-      routes.push(directIpv6Route(extLink, ipv6.subnet, ipv6.publicIP));
-      continue;
-    }
-    const mac = ipv6.data.vtepMac;
-    const owner = macOwner.get(mac);
-    if (mac === input.vtepMac) {
-      skipped.push({ key: peer.key, reason: `IPv6 VtepMAC ${mac} is this host's own` });
-      continue;
-    }
-    if (owner !== undefined && owner !== ipv6.publicIP) {
-      skipped.push({ key: peer.key, reason: `IPv6 VtepMAC ${mac} is already used at ${owner}` });
-      continue;
-    }
-    const gateway = formatIpv6(ipv6.subnet.address);
-    if (owner === undefined) {
-      macOwner.set(mac, ipv6.publicIP);
-      fdb.push({ mac, dst: ipv6.publicIP });
-    }
-    neighs.push({ dst: gateway, lladdr: mac });
-    routes.push(ipv6PeerRoute(ipv6.subnet, gateway, name, true));
   }
-  return {
-    device: {
+  return table.state(
+    vxlanDevice(config, {
       name,
-      vni: config.vni,
       local: extLink.ipv6?.address ?? '',
       link: extLink.name,
-      port: effectiveVxlanPort(config),
-      learning: config.learning,
-      gbp: config.gbp,
       mtu: config.mtu > 0 ? config.mtu : vxlanPodMtu(config, extLink.mtu) - VXLAN_IPV6_EXTRA_OVERHEAD,
       mac: input.vtepMac,
       address: `${formatIpv6(input.ownSubnet.address)}/128`,
-    },
-    routes,
-    neighs,
-    fdb,
-    skipped,
-  };
+    }),
+  );
 }
