@@ -93,10 +93,22 @@ describeAsRoot('dual-stack host-gw across 3 hosts', () => {
   beforeAll(async () => {
     cluster = await NetnsCluster.create([3], { ipv6: true });
     const config = { Network: '10.161.0.0/16', EnableIPv6: true, IPv6Network: 'fd61::/48', Backend: { Type: 'host-gw' } };
-    pods = await startNetwork(cluster, config, () => ({ ipv4: 2, ipv6: 2 }));
+    pods = await startNetwork(cluster, config, () => ({ ipv4: 2, ipv6: 2 }), ['--ip-masq']);
   });
   afterAll(async () => {
     await cluster?.destroy();
+  });
+
+  it('masquerades pod traffic leaving the IPv6 network behind the host, and not traffic inside it', async () => {
+    const outside = cluster.addOutsideHost();
+    const host = cluster.hosts[0]!;
+    await waitFor(() => inNs(host.ns, 'ip6tables-save', ['-t', 'nat']).includes('MASQUERADE'), 10_000, () => 'no ip6tables masquerade rules');
+    // FLANNEL_IPMASQ=true keeps the bridge plugin from masquerading: weft's chain does it alone.
+    const nat = inNs(host.ns, 'ip6tables-save', ['-t', 'nat']);
+    expect(nat).toMatch(/-A WEFT-MASQ-\S+ -s fd61::\/48 ! -d ff00::\/8 .*-j MASQUERADE/);
+    expect(nat).not.toContain('CNI-');
+    expect(await cluster.tcpSource(pods[0]!, { ns: outside.ns, ip: outside.ipv6! })).toBe(host.ipv6);
+    expect(await cluster.tcpSource(pods[0]!, { ns: pods[1]!.ns, ip: pods[1]!.ipv6! })).toBe(pods[0]!.ipv6);
   });
 
   it('keeps ip6tables forward rules for the IPv6 network beside the iptables ones', async () => {

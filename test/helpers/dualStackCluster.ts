@@ -26,16 +26,17 @@ export function unreachablePairs(cluster: NetnsCluster, from: readonly Pod[], to
 }
 
 /**
- * Writes the network config, starts an agent on every host, attaches one pod per host, and waits
- * until each host holds `routes(host)` weft routes per family.
+ * Writes the network config, starts an agent (with `agentArgs`) on every host, attaches one pod
+ * per host, and waits until each host holds `routes(host)` weft routes per family.
  */
 export async function startNetwork(
   cluster: NetnsCluster,
   config: object,
   routes: (host: Host) => { readonly ipv4: number; readonly ipv6: number },
+  agentArgs: readonly string[] = [],
 ): Promise<Pod[]> {
   await cluster.writeNetworkConfig('/weft/primary', config);
-  for (const host of cluster.hosts) cluster.startAgent(host);
+  for (const host of cluster.hosts) cluster.startAgent(host, 'primary', agentArgs);
   const pods: Pod[] = [];
   for (const host of cluster.hosts) pods.push(await cluster.addPod(host));
   const converged = (host: Host): boolean => {

@@ -407,19 +407,24 @@ export class NetnsCluster {
     }
   }
 
-  /** A namespace on the first underlay segment standing in for "the internet": no route to any pod. */
-  addOutsideHost(): { ns: string; ip: string } {
+  /**
+   * A namespace on the first underlay segment standing in for "the internet": no route to any
+   * pod. With an IPv6 underlay it has an IPv6 address (`ipv6`) there too.
+   */
+  addOutsideHost(): { ns: string; ip: string; ipv6?: string } {
     const segment = this.segments[0]!;
     const ns = `${this.tag}-out`;
     const ip = `192.168.${segment.octet}.200`;
+    const ipv6 = segment.ipv6Prefix ? `${segment.ipv6Prefix}c8` : undefined;
     run('ip', ['netns', 'add', ns]);
     run('ip', ['link', 'add', `${this.tag}o`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     run('ip', ['link', 'set', `${this.tag}o`, 'netns', segment.ns]);
     inNs(segment.ns, 'ip', ['link', 'set', `${this.tag}o`, 'master', 'br0', 'up']);
     inNs(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    if (ipv6) inNs(ns, 'ip', ['addr', 'add', `${ipv6}/64`, 'dev', 'eth0', 'nodad']);
     inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
     inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
-    return { ns, ip };
+    return { ns, ip, ...(ipv6 ? { ipv6 } : {}) };
   }
 
   ipJson(host: Host, args: readonly string[]): unknown {
