@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseIpv4 } from '../net/ipv4.js';
-import { parseIpv6 } from '../net/ipv6.js';
+import { normalizeIpv6, parseIpv6 } from '../net/ipv6.js';
 import { errorMessage } from '../util/errors.js';
 import { DEFAULT_ANNOTATION_PREFIX, normalizeAnnotationPrefix } from '../subnet/kube/annotations.js';
 
@@ -78,9 +78,9 @@ function parseIpv4Flag(value: string): string {
 }
 
 function parseIpv6Flag(value: string): string {
-  const address = parseIpv6(value.trim());
+  const address = normalizeIpv6(value.trim());
   if (!address) throw new InvalidArgumentError('must be an IPv6 address.');
-  return address.toString();
+  return address;
 }
 
 function parseIpFlag(value: string): string {

@@ -2,7 +2,8 @@ import ipaddr from 'ipaddr.js';
 
 /**
  * IPv6 subnets as (network address as a 128-bit BigInt, prefix length): the IPv6 counterpart of
- * ipv4.ts. ipaddr.js parses and formats; allocation and overlap checks are BigInt arithmetic.
+ * ipv4.ts. ipaddr.js parses; text is formatted here (formatIpv6); allocation and overlap checks
+ * are BigInt arithmetic.
  * Text is what Go's net.IP.String() prints (RFC 5952: lowercase, longest zero run as "::"),
  * which is what Flannel writes into keys, leases and subnet.env.
  */
@@ -19,10 +20,34 @@ export function ipv6ToBigInt(address: ipaddr.IPv6): bigint {
   return value;
 }
 
+/**
+ * RFC 5952 text of a 128-bit value: lowercase hex groups, the longest run of two or more zero
+ * groups as "::", the first of equal runs. That is what Go's net.IP.String() (so Flannel's keys)
+ * and the kernel's inet_ntop (so iproute2's JSON) print. ipaddr.js's toString() shortens the
+ * last of equal runs in some cases (0:0:0:1::1 for ::1:0:0:0:1), so it is never used for text
+ * that is compared or written. No object is built: every pass formats each IPv6 peer's subnet
+ * and gateway.
+ */
 export function formatIpv6(value: bigint): string {
-  const parts: number[] = [];
-  for (let shift = 112n; shift >= 0n; shift -= 16n) parts.push(Number((value >> shift) & 0xffffn));
-  return new ipaddr.IPv6(parts).toString();
+  const groups: string[] = [];
+  let bestStart = -1;
+  let bestLength = 1;
+  let runStart = -1;
+  for (let i = 0; i < 8; i++) {
+    const group = Number((value >> BigInt(112 - 16 * i)) & 0xffffn);
+    groups.push(group.toString(16));
+    if (group !== 0) {
+      runStart = -1;
+      continue;
+    }
+    if (runStart < 0) runStart = i;
+    if (i - runStart + 1 > bestLength) {
+      bestStart = runStart;
+      bestLength = i - runStart + 1;
+    }
+  }
+  if (bestStart < 0) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLength).join(':')}`;
 }
 
 export function ipv6SubnetSize(prefixLength: number): bigint {
@@ -31,6 +56,12 @@ export function ipv6SubnetSize(prefixLength: number): bigint {
 
 export function ipv6MaskOf(prefixLength: number): bigint {
   return ALL_ONES ^ (ipv6SubnetSize(prefixLength) - 1n);
+}
+
+/** The canonical text (formatIpv6) of an IPv6 address; undefined when it is not one. */
+export function normalizeIpv6(text: string): string | undefined {
+  const address = parseIpv6(text);
+  return address ? formatIpv6(ipv6ToBigInt(address)) : undefined;
 }
 
 export function formatIpv6Subnet(subnet: Ipv6Subnet): string {
@@ -65,8 +96,13 @@ const PLAIN_IPV6 = /^[0-9a-fA-F:]{2,39}$/;
  * notation are refused: Flannel's data never carries them, and a zone would change meaning.
  */
 export function parseIpv6(text: string): ipaddr.IPv6 | undefined {
-  if (!PLAIN_IPV6.test(text) || !ipaddr.IPv6.isValid(text)) return undefined;
-  return ipaddr.IPv6.parse(text);
+  if (!PLAIN_IPV6.test(text)) return undefined;
+  // One parse, not isValid() and then parse(): every IPv6 lease carries two addresses.
+  try {
+    return ipaddr.IPv6.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export type Ipv6CidrParseResult = { ok: true; subnet: Ipv6Subnet } | { ok: false; reason: string };

@@ -1,8 +1,10 @@
 import type { Ipv6NetworkConfig } from '../config/ipv6Network.js';
 import {
   type Ipv6Subnet,
+  formatIpv6,
   formatIpv6Subnet,
   ipv6SubnetContainsSubnet,
+  ipv6ToBigInt,
   ipv6SubnetsOverlap,
   isUsableUnicastIpv6,
   parseIpv6,
@@ -38,19 +40,20 @@ export function validateIpv6Claim<D>(
   backendV6Data: unknown,
   ctx: Ipv6ClaimContext<D>,
 ): DecodeResult<PeerIpv6<D>> {
-  const text = formatIpv6Subnet(subnet);
+  // Formatted only for a rejection: a relist validates thousands of good leases.
+  const text = (): string => formatIpv6Subnet(subnet);
   if (!ipv6SubnetContainsSubnet(ctx.network.network, subnet)) {
-    return { ok: false, reason: `IPv6 subnet ${text} is outside IPv6Network ${formatIpv6Subnet(ctx.network.network)}` };
+    return { ok: false, reason: `IPv6 subnet ${text()} is outside IPv6Network ${formatIpv6Subnet(ctx.network.network)}` };
   }
   if (!ctx.anySubnetLength && subnet.prefixLength !== ctx.network.subnetLen) {
-    return { ok: false, reason: `IPv6 subnet ${text} is not a /${ctx.network.subnetLen} (IPv6SubnetLen)` };
+    return { ok: false, reason: `IPv6 subnet ${text()} is not a /${ctx.network.subnetLen} (IPv6SubnetLen)` };
   }
   if (ctx.ownSubnet && ipv6SubnetsOverlap(subnet, ctx.ownSubnet)) {
-    return { ok: false, reason: `IPv6 subnet ${text} is this host's own` };
+    return { ok: false, reason: `IPv6 subnet ${text()} is this host's own` };
   }
   for (const forbidden of ctx.forbidden ?? []) {
     if (ipv6SubnetsOverlap(subnet, forbidden)) {
-      return { ok: false, reason: `IPv6 subnet ${text} overlaps protected ${formatIpv6Subnet(forbidden)}` };
+      return { ok: false, reason: `IPv6 subnet ${text()} overlaps protected ${formatIpv6Subnet(forbidden)}` };
     }
   }
   const address = publicIPv6 === undefined ? undefined : parseIpv6(publicIPv6);
@@ -59,5 +62,5 @@ export function validateIpv6Claim<D>(
   }
   const decoded = ctx.decodePeerData(backendV6Data);
   if (!decoded.ok) return { ok: false, reason: `BackendV6Data: ${decoded.reason}` };
-  return { ok: true, data: { subnet, publicIP: address.toString(), data: decoded.data } };
+  return { ok: true, data: { subnet, publicIP: formatIpv6(ipv6ToBigInt(address)), data: decoded.data } };
 }

@@ -1,6 +1,6 @@
 import type { BackendSelection, NetworkConfig } from '../config/networkConfig.js';
 import { subnetContainsSubnet } from '../net/ipv4.js';
-import { ipv6SubnetContainsSubnet, parseIpv6 } from '../net/ipv6.js';
+import { ipv6SubnetContainsSubnet, normalizeIpv6 } from '../net/ipv6.js';
 import { type LeaseAttrs, leaseNamesPublicIP, parseLeaseAttrs } from './lease.js';
 import { type LeaseSubnets, parseLeaseKey } from './subnetKey.js';
 
@@ -38,7 +38,7 @@ export function ownedLeaseSubnets(
 }
 
 function leaseNamesPublicIPv6(value: string, publicIPv6: string | undefined): boolean {
-  const wanted = publicIPv6 === undefined ? undefined : parseIpv6(publicIPv6)?.toString();
+  const wanted = publicIPv6 === undefined ? undefined : normalizeIpv6(publicIPv6);
   const named = parseLeaseAttrs(value)?.publicIPv6;
-  return wanted !== undefined && named !== undefined && parseIpv6(named)?.toString() === wanted;
+  return wanted !== undefined && named !== undefined && normalizeIpv6(named) === wanted;
 }

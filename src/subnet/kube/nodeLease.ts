@@ -2,7 +2,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { BackendSelection, NetworkConfig, SubnetSource } from '../../config/networkConfig.js';
 import { ConfigError } from '../../util/errors.js';
 import { type Ipv4Subnet, formatSubnet, isUsableUnicastIpv4, parseIpv4, parseIpv4Cidr, subnetContainsSubnet, subnetsOverlap } from '../../net/ipv4.js';
-import { type Ipv6Subnet, formatIpv6Subnet, ipv6SubnetContainsSubnet, isUsableUnicastIpv6, parseIpv6, parseIpv6Cidr } from '../../net/ipv6.js';
+import { type Ipv6Subnet, formatIpv6, formatIpv6Subnet, ipv6SubnetContainsSubnet, ipv6ToBigInt, isUsableUnicastIpv6, parseIpv6, parseIpv6Cidr } from '../../net/ipv6.js';
 import { pickFreeSubnet, subnetInRange } from '../allocator.js';
 import { type LeaseAttrs, type LeaseValidation, type LeaseValidationContext, type RawLease, validatePeerClaim } from '../lease.js';
 import type { StoredLease } from '../leaseStore.js';
@@ -141,7 +141,7 @@ export function publicIpv6Overwrite(node: V1Node, keys: NodeAnnotationKeys): str
   if (!address || !isUsableUnicastIpv6(address)) {
     throw new ConfigError(`node ${nodeName(node)} annotation ${keys.publicIPv6Overwrite}`, value, 'must be a unicast IPv6 address');
   }
-  return address.toString();
+  return formatIpv6(ipv6ToBigInt(address));
 }
 
 /**
