@@ -18,7 +18,7 @@ import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
 import { type Plane, buildPlanes, countIpv6Peers } from './planes.js';
-import type { ReconcileResult, Reconciler } from './reconciler.js';
+import { type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
 import { readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
 
 export { DATASTORE_STALE_MS } from './readiness.js';
@@ -81,7 +81,7 @@ export async function startAgent(
       lastContact: () => progress.datastore?.lastContact() ?? 0,
       leased: () => progress.lease !== undefined,
       subnetFileWritten: () => progress.subnetFileWritten,
-      reconciledPasses: () => Math.min(...(progress.planes ?? []).map((p) => p.reconciler.completedPasses)),
+      reconciledPasses: () => Math.min(...(progress.planes ?? []).map((p) => p.reconciler.programmingPasses)),
     });
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
   const health =
@@ -127,7 +127,13 @@ async function bringUp(
       backend: config.backend.type,
     });
     const leaseIpv6 = checkFamilies(config, ext, logger);
-    const backend = await activateBackend(config.backend, { extLink: externalLinkOf(ext), kernel: deps.kernel, ipv6: leaseIpv6 });
+    const backend = await activateBackend(config.backend, {
+      extLink: externalLinkOf(ext),
+      network: config.network,
+      kernel: deps.kernel,
+      ipv6: leaseIpv6,
+      ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
+    });
     logger.info('backend ready', { type: backend.type, ...backend.summary, ...backend.ipv6?.summary });
     const previous = await readPreviousSubnets(options.subnetFile);
     const lease = await datastore.acquire(
@@ -249,8 +255,10 @@ function run(parts: AgentParts): RunningAgent {
     metrics.driftRepairs.inc({ family }, 0);
     planeReconciler.on('reconciled', (result: ReconcileResult) => {
       metrics.reconcileDuration.observe({ family }, result.durationMs / 1000);
+      metrics.peersNotRouted.set({ family }, result.skipped);
       metrics.kernelOperations.inc({ result: 'applied', family }, result.applied);
       metrics.kernelOperations.inc({ result: 'failed', family }, result.failed);
+      metrics.peersHeldBack.set({ family }, result.heldBack);
       const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
       if (unprompted && result.applied > 0) metrics.driftRepairs.inc({ family });
     });
@@ -289,7 +297,14 @@ function run(parts: AgentParts): RunningAgent {
       });
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
-  reconciler.once('reconciled', () => void lease.dataPlaneReady());
+  // NetworkUnavailable is cleared by the first pass that programmed the kernel, not by one in
+  // which every operation failed.
+  const onFirstProgramming = (result: ReconcileResult): void => {
+    if (!programmedKernel(result)) return;
+    reconciler.off('reconciled', onFirstProgramming);
+    void lease.dataPlaneReady();
+  };
+  reconciler.on('reconciled', onFirstProgramming);
   for (const plane of planes) plane.reconciler.start();
 
   return {

@@ -14,6 +14,13 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly peersHeldBack = new Gauge({
+    name: 'weft_peers_held_back',
+    help: 'Valid peers left out of the kernel for now because it keeps refusing their entries (retried with backoff), by address family.',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+
   readonly reconcileDuration = new Histogram({
     name: 'weft_reconcile_duration_seconds',
     help: 'Time of one reconcile pass: plan, read the kernel, diff, apply.',
@@ -32,6 +39,13 @@ export class AgentMetrics {
   readonly driftRepairs = new Counter({
     name: 'weft_drift_repairs_total',
     help: 'Reconcile passes started by a kernel change or a resync that had to change kernel state, by address family.',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+
+  readonly peersNotRouted = new Gauge({
+    name: 'weft_peers_not_routed',
+    help: 'Valid peer leases the backend skipped at the last pass (e.g. a duplicate WireGuard key, an endpoint inside the pod network), by address family.',
     labelNames: ['family'] as const,
     registers: [this.registry],
   });

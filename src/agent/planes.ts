@@ -36,19 +36,16 @@ export function buildPlanes(inputs: PlaneInputs): Plane[] {
   const { config, backend, lease, link, logger } = inputs;
   const planes: Plane[] = [];
   if (config.enableIPv4) {
-    planes.push({
-      family: 'ipv4',
-      deviceName: backend.deviceName,
-      reconciler: new Reconciler({
-        kernel: inputs.kernel,
-        plan: () => {
-          const peers = lease.peers();
-          return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
-        },
-        scope: { network: config.network, extLink: link.name, useNexthops: inputs.useNexthops },
-        logger,
-      }),
+    const reconciler: Reconciler = new Reconciler({
+      kernel: inputs.kernel,
+      plan: () => {
+        const peers = reconciler.admitPeers(lease.peers());
+        return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
+      },
+      scope: { network: config.network, extLink: link.name, useNexthops: inputs.useNexthops },
+      logger,
     });
+    planes.push({ family: 'ipv4', deviceName: backend.deviceName, reconciler });
   }
   const ipv6 = backend.ipv6;
   if (ipv6 && config.ipv6) {
@@ -57,6 +54,8 @@ export function buildPlanes(inputs: PlaneInputs): Plane[] {
       deviceName: ipv6.deviceName,
       reconciler: new Reconciler({
         kernel: inputs.kernelIpv6,
+        // No per-peer backoff here: PeerBackoff recognises a peer's failing batch lines by its
+        // IPv4 addresses, and the IPv6 plane's lines carry none.
         plan: () => {
           const own = lease.ownLease().ipv6Subnet;
           if (!own) return undefined;

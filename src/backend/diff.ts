@@ -3,6 +3,7 @@ import { type Ipv6Subnet, ipv6SubnetContainsSubnet, parseIpv6Cidr } from '../net
 import { type ActualState, type KernelNexthop, type KernelRoute, WEFT_ROUTE_PROTOCOL } from '../kernel/kernelState.js';
 import type { KernelPlan } from '../kernel/kernelPlan.js';
 import type { DesiredState, DesiredVxlanDevice } from './desiredState.js';
+import { diffWireguard } from './diffWireguard.js';
 
 /** What weft may touch: routes of its protocol inside its Network, on its device or the external link. */
 export interface OwnershipScope {
@@ -21,10 +22,10 @@ export interface OwnershipScope {
  * Nexthops are used for IPv4 only (their IDs are IPv4 subnet addresses, see nexthopIdFor), so an
  * IPv6 scope owns none and can never delete an IPv4 plane's nexthop.
  */
-function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, deviceName: string | undefined): boolean {
+function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, ownDevices: ReadonlySet<string | undefined>): boolean {
   if (typeof scope.network.address === 'bigint') return false;
   const inNetwork = subnetContainsSubnet(scope.network as Ipv4Subnet, { address: nexthop.id, prefixLength: 32 });
-  return inNetwork && (nexthop.dev === scope.extLink || nexthop.dev === deviceName);
+  return inNetwork && (nexthop.dev === scope.extLink || ownDevices.has(nexthop.dev));
 }
 
 const ZERO_MAC = '00:00:00:00:00:00';
@@ -37,8 +38,8 @@ function keyed<T, K, V>(items: readonly T[], key: (item: T) => K, value: (item: 
   return map;
 }
 
-function ownsRoute(route: KernelRoute, scope: OwnershipScope, deviceName: string | undefined): boolean {
-  return inScopeNetwork(scope.network, route.dst) && (route.dev === scope.extLink || route.dev === deviceName);
+function ownsRoute(route: KernelRoute, scope: OwnershipScope, ownDevices: ReadonlySet<string | undefined>): boolean {
+  return inScopeNetwork(scope.network, route.dst) && (route.dev === scope.extLink || ownDevices.has(route.dev));
 }
 
 function inScopeNetwork(network: Ipv4Subnet | Ipv6Subnet, dst: string): boolean {
@@ -116,8 +117,12 @@ function planDevice(desired: DesiredVxlanDevice, actual: ActualState['device']):
 export function diffKernelState(desired: DesiredState, actual: ActualState, scope: OwnershipScope): KernelPlan {
   const deviceName = desired.device?.name;
   const { lines: device, recreated } = desired.device ? planDevice(desired.device, actual.device) : { lines: [], recreated: false };
-  // A recreated device starts empty: everything that hung off the old one is gone.
-  const actualRoutes = recreated ? actual.routes.filter((r) => r.dev !== deviceName) : actual.routes;
+  const wireguard = desired.wireguard ? diffWireguard(desired.wireguard, actual.wireguard ?? []) : undefined;
+  // Routes on weft's own devices are weft's to delete; a WireGuard device is one of them.
+  const ownDevices = new Set([deviceName, ...(desired.wireguard ?? []).map((w) => w.name)]);
+  // A created or recreated device starts empty: everything that hung off the old one is gone.
+  const emptied = new Set([...(recreated ? [deviceName] : []), ...(wireguard ?? []).filter((w) => w.create).map((w) => w.name)]);
+  const actualRoutes = emptied.size > 0 ? actual.routes.filter((r) => !emptied.has(r.dev)) : actual.routes;
   const actualNeighs = recreated ? [] : actual.neighs.filter((n) => n.permanent);
   const actualFdb = recreated ? [] : actual.fdb.filter((f) => f.dst !== undefined && f.mac !== ZERO_MAC);
 
@@ -147,15 +152,15 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
   // destination and metric, so it moves the route in place. The cheap test comes first: on a
   // converged host every route is wanted, and none needs its destination parsed.
   for (const route of actualRoutes) {
-    if (!wanted.has(route.dst) && ownsRoute(route, scope, deviceName)) ip.push(routeDelLine(route));
+    if (!wanted.has(route.dst) && ownsRoute(route, scope, ownDevices)) ip.push(routeDelLine(route));
   }
-  const actualNexthops = recreated ? actual.nexthops.filter((n) => n.dev !== deviceName) : actual.nexthops;
+  const actualNexthops = emptied.size > 0 ? actual.nexthops.filter((n) => !emptied.has(n.dev)) : actual.nexthops;
   const presentNexthops = keyed(actualNexthops, (n) => n.id, (n) => n);
   if (scope.useNexthops) {
     const wantedIds = new Set<number>();
     for (const route of desired.routes) wantedIds.add(route.nexthopId);
     for (const nexthop of actualNexthops) {
-      if (!wantedIds.has(nexthop.id) && ownsNexthop(nexthop, scope, deviceName)) ip.push(`nexthop del id ${nexthop.id}`);
+      if (!wantedIds.has(nexthop.id) && ownsNexthop(nexthop, scope, ownDevices)) ip.push(`nexthop del id ${nexthop.id}`);
     }
   }
   if (deviceName) {
@@ -178,5 +183,5 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
       ip.push(`route replace ${route.dst} ${nextHopText(route)} ${PROTO}`);
     }
   }
-  return { device, fdb, ip };
+  return { device, fdb, ip, ...(wireguard ? { wireguard } : {}) };
 }

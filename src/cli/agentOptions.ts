@@ -44,6 +44,7 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
   const publicIp = str(raw, 'publicIp');
   const publicIpv6 = str(raw, 'publicIpv6');
   const nodeName = env['NODE_NAME'] || undefined;
+  const wireguardKeyFile = env['WIREGUARD_KEY_FILE'] || undefined;
   return {
     etcd: {
       endpoints,
@@ -72,6 +73,7 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
     ...(kubeApiUrl ? { kubeApiUrl } : {}),
     kubeAnnotationPrefix: String(raw['kubeAnnotationPrefix']),
     netConfigPath: String(raw['netConfigPath']),
+    ...(wireguardKeyFile ? { wireguardKeyFile } : {}),
     verbosity: Number(raw['verbosity']),
   };
 }

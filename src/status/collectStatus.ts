@@ -8,6 +8,7 @@ import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.
 import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
 import { type Ipv6Subnet, formatIpv6Subnet } from '../net/ipv6.js';
+import { underlayFacts } from '../agent/datastore.js';
 import { readEtcdView } from '../subnet/etcd/view.js';
 import type { PeerDataDecoder, PeerLease } from '../subnet/lease.js';
 import { DatastoreError } from '../util/errors.js';
@@ -33,11 +34,19 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   const extLink = externalLinkOf(ext);
   const forbidden = ext.hasIpv4 ? [ext.ifaceSubnet] : [];
   const forbiddenIpv6 = ext.ipv6 ? [ext.ipv6.subnet] : [];
+  const underlay = underlayFacts(ext);
   let backend: ActiveBackend | undefined;
   // The backend is prepared as the agent would (vxlan reads the device's VTEP MAC) once the
   // datastore has said which backend the network uses.
   const decoderFor = async (config: AgentNetworkConfig): Promise<PeerDataDecoder<PeerData>> => {
-    backend = await activateBackend(config.backend, { extLink, kernel: iprouteKernel, ipv6: config.ipv6 !== undefined && ext.ipv6 !== undefined });
+    backend = await activateBackend(config.backend, {
+      extLink,
+      network: config.network,
+      kernel: iprouteKernel,
+      inspectOnly: true,
+      ipv6: config.ipv6 !== undefined && ext.ipv6 !== undefined,
+      ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
+    });
     return backend.decodePeerData;
   };
   const view: DatastoreView = options.kubeSubnetMgr
@@ -50,6 +59,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
           netConfigPath: options.netConfigPath,
           forbidden,
           forbiddenIpv6,
+          underlay,
           parseConfig: parseNetworkConfig,
         },
         decoderFor,
@@ -63,6 +73,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
           ...(ext.ipv6 ? { publicIPv6: ext.ipv6.publicIP } : {}),
           forbidden,
           forbiddenIpv6,
+          underlay,
         },
         decoderFor,
         logger,
@@ -76,10 +87,10 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
     return { backend: config.backend.type, network: '-', peers: [], skipped: [], ...(ipv6 ? { ipv6 } : {}), healthy: ipv6 !== undefined && ipv6Healthy };
   }
   const useNexthops = await kernelSupportsNexthops();
-  const actual = await readActualState(backend.deviceName, useNexthops);
   const network = formatSubnet(config.network);
   if (!ownSubnet) return { backend: config.backend.type, network, peers: [], skipped: [], ...(ipv6 ? { ipv6 } : {}), healthy: false };
   const desired = backend.plan(ownSubnet, peers);
+  const actual = await readActualState(desired.device?.name, useNexthops, desired.wireguard?.map((w) => w.name));
   const statuses = peerStatuses(peers, desired, actual, useNexthops, backend.peerChecker(desired, actual));
   const device = backend.deviceName ? { name: backend.deviceName, present: actual.device !== undefined, problems: backend.deviceProblems(desired, actual) } : undefined;
   return {
@@ -102,7 +113,7 @@ async function ipv6Status(backend: ActiveBackend, view: DatastoreView): Promise<
   if (!plane || !network) return undefined;
   const own = view.ownIpv6Subnet;
   if (!own) return { network: formatIpv6Subnet(network.network), peers: [], skipped: [] };
-  const actual = await readActualState(plane.deviceName, false, 6);
+  const actual = await readActualState(plane.deviceName, false, [], 6);
   const desired = plane.plan(own, view.peers);
   return {
     network: formatIpv6Subnet(network.network),

@@ -5,7 +5,7 @@ import { type Ipv4Subnet, formatSubnet, subnetsOverlap } from '../../net/ipv4.js
 import { type Ipv6Subnet, formatIpv6Subnet, ipv6SubnetsOverlap } from '../../net/ipv6.js';
 import { Backoff } from '../../util/backoff.js';
 import { DatastoreError, SubnetExhaustedError } from '../../util/errors.js';
-import { pickFreeSubnet, subnetInRange } from '../allocator.js';
+import { forbiddenNote, forbiddenOverlap, pickFreeSubnet, subnetInRange } from '../allocator.js';
 import { ipv6SubnetInRange, pickFreeIpv6Subnet } from '../ipv6Allocator.js';
 import { type LeaseAttrs, serializeLeaseAttrs } from '../lease.js';
 import type { ManagerLifecycle } from '../lifecycle.js';
@@ -21,6 +21,8 @@ export interface EtcdAcquireInput {
   /** Tried before a random subnet: subnet.env's at start, the one we had on re-acquire. */
   readonly preferred?: Ipv4Subnet;
   readonly preferredIpv6?: Ipv6Subnet;
+  /** Ranges our subnet must not overlap (the underlay's): every peer would reject such a lease. */
+  readonly forbidden?: readonly Ipv4Subnet[];
 }
 
 export interface EtcdAcquireDeps {
@@ -44,7 +46,17 @@ export interface EtcdAcquired {
  */
 export async function acquireEtcdLease(input: EtcdAcquireInput, deps: EtcdAcquireDeps): Promise<EtcdAcquired> {
   const { config, attrs } = input;
+  const forbidden = input.forbidden ?? [];
   const { registry, lifecycle, logger } = deps;
+  // Said once per acquisition, not on every conflicting attempt.
+  const refused = new Set<string>();
+  const refuse = (what: string, subnet: Ipv4Subnet, blocked: Ipv4Subnet): void => {
+    const fields = { subnet: formatSubnet(subnet), protected: formatSubnet(blocked) };
+    const fingerprint = `${what} ${fields.subnet}`;
+    if (refused.has(fingerprint)) return;
+    refused.add(fingerprint);
+    logger.warn(`not using ${what} ${fields.subnet}: it overlaps the underlay ${fields.protected}, so every peer would reject it`, fields);
+  };
   const value = serializeLeaseAttrs(attrs);
   const wantIpv6 = config.ipv6 !== undefined && attrs.publicIPv6 !== undefined;
   const backoff = new Backoff(50, 5_000);
@@ -66,12 +78,14 @@ export async function acquireEtcdLease(input: EtcdAcquireInput, deps: EtcdAcquir
       const subnets = parseLeaseKey(lease.key);
       const kv = listing.kvs[i];
       if (!subnets || !kv) continue;
-      if (!mine) {
-        const owned = ownedLeaseSubnets(lease.key, lease.value, config, attrs);
-        if (owned) {
+      const owned = mine ? undefined : ownedLeaseSubnets(lease.key, lease.value, config, attrs);
+      if (owned) {
+        const blocked = config.enableIPv4 ? forbiddenOverlap(owned.ipv4, forbidden) : undefined;
+        if (!blocked) {
           mine = { kv, subnets: owned };
           continue;
         }
+        refuse('our existing lease', owned.ipv4, blocked);
       }
       if (config.enableIPv4) taken.push(subnets.ipv4);
       if (subnets.ipv6) takenIpv6.push(subnets.ipv6);
@@ -86,7 +100,7 @@ export async function acquireEtcdLease(input: EtcdAcquireInput, deps: EtcdAcquir
         }
       } else {
         const candidate: LeaseSubnets = {
-          ipv4: config.enableIPv4 ? chooseIpv4(config, taken, input.preferred, deps.random) : { address: 0, prefixLength: 0 },
+          ipv4: config.enableIPv4 ? chooseIpv4(config, taken, input.preferred, forbidden, refuse, deps.random) : { address: 0, prefixLength: 0 },
           ...(wantIpv6 ? { ipv6: chooseIpv6(config, takenIpv6, input.preferredIpv6, deps.random) } : {}),
         };
         // With an IPv6 part, the key alone does not prove both subnets free (registry.create).
@@ -109,14 +123,24 @@ export async function acquireEtcdLease(input: EtcdAcquireInput, deps: EtcdAcquir
   throw new DatastoreError(`could not acquire a lease after ${MAX_ACQUIRE_ATTEMPTS} conflicting attempts`);
 }
 
-function chooseIpv4(config: NetworkConfig<BackendSelection>, taken: readonly Ipv4Subnet[], preferred: Ipv4Subnet | undefined, random?: () => number): Ipv4Subnet {
+/** subnet.env's subnet if it is usable, else a random free one; never one overlapping `forbidden`. */
+function chooseIpv4(
+  config: NetworkConfig<BackendSelection>,
+  taken: readonly Ipv4Subnet[],
+  preferred: Ipv4Subnet | undefined,
+  forbidden: readonly Ipv4Subnet[],
+  refuse: (what: string, subnet: Ipv4Subnet, blocked: Ipv4Subnet) => void,
+  random?: () => number,
+): Ipv4Subnet {
   const range = { min: config.subnetMin, max: config.subnetMax, subnetLen: config.subnetLen };
-  const usable = preferred && subnetInRange(range, preferred) && !taken.some((t) => subnetsOverlap(t, preferred)) ? preferred : undefined;
-  const chosen = usable ?? pickFreeSubnet(range, taken, random);
+  const blocked = preferred && forbiddenOverlap(preferred, forbidden);
+  if (preferred && blocked) refuse("subnet.env's subnet", preferred, blocked);
+  const usable = preferred && !blocked && subnetInRange(range, preferred) && !taken.some((t) => subnetsOverlap(t, preferred)) ? preferred : undefined;
+  const chosen = usable ?? pickFreeSubnet(range, [...taken, ...forbidden], random);
   if (!chosen) {
     throw new SubnetExhaustedError(
       `no free /${config.subnetLen} left in ${formatSubnet(config.network)} between SubnetMin and SubnetMax ` +
-        `(${taken.length} subnets taken); free a lease or widen the range`,
+        `(${taken.length} subnets taken${forbiddenNote(range, forbidden)}); free a lease or widen the range`,
     );
   }
   return chosen;

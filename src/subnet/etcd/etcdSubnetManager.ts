@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
@@ -6,12 +5,12 @@ import type { Ipv4Subnet } from '../../net/ipv4.js';
 import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { Backoff } from '../../util/backoff.js';
 import { ConfigError, errorMessage } from '../../util/errors.js';
-import type { LeaseValidationContext } from '../lease.js';
+import type { LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
-import { type EtcdAcquired, acquireEtcdLease, describeLease } from './acquire.js';
+import { type EtcdAcquireInput, type EtcdAcquired, acquireEtcdLease, describeLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
 import { EtcdRegistry, type HeldLease } from './registry.js';
 
@@ -31,6 +30,8 @@ export interface EtcdDatastoreOptions<C> extends DatastoreListener {
   /** Subnets no peer may claim (the underlay's own); see validatePeerLease. */
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
   readonly forbiddenIpv6Subnets?: readonly Ipv6Subnet[];
+  /** The underlay's facts a peer's PublicIP is checked against; see validatePeerClaim. */
+  readonly underlay?: UnderlayFacts;
   /** How often etcd is pinged so readiness knows it is reachable even when nothing changes. */
   readonly probeIntervalMs?: number;
 }
@@ -103,8 +104,7 @@ export class EtcdDatastore<C extends NetworkConfig<BackendSelection>> implements
     try {
       const acquired = await acquireEtcdLease(
         {
-          config: request.config,
-          attrs: request.attrs,
+          ...this.acquireInput(request),
           ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}),
           ...(request.previousIpv6Subnet ? { preferredIpv6: request.previousIpv6Subnet } : {}),
         },
@@ -116,7 +116,7 @@ export class EtcdDatastore<C extends NetworkConfig<BackendSelection>> implements
         options: this.options,
         reacquire: (held) =>
           acquireEtcdLease(
-            { config: request.config, attrs: request.attrs, preferred: held.subnet, ...(held.ipv6Subnet ? { preferredIpv6: held.ipv6Subnet } : {}) },
+            { ...this.acquireInput(request), preferred: held.subnet, ...(held.ipv6Subnet ? { preferredIpv6: held.ipv6Subnet } : {}) },
             this.acquireDeps(),
           ),
         reportError: (what, err) => this.reportError(what, err),
@@ -124,6 +124,11 @@ export class EtcdDatastore<C extends NetworkConfig<BackendSelection>> implements
     } finally {
       signal?.removeEventListener('abort', closeOnAbort);
     }
+  }
+
+  private acquireInput<D>(request: AcquireRequest<C, D>): EtcdAcquireInput {
+    const forbidden = this.options.forbiddenSubnets;
+    return { config: request.config, attrs: request.attrs, ...(forbidden ? { forbidden } : {}) };
   }
 
   private acquireDeps() {
@@ -171,7 +176,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     acquired: EtcdAcquired,
     private readonly parts: EtcdLeaseParts<C>,
   ) {
-    super(parts.lifecycle, parts.options.logger, leaseValidationContext(request, acquired.held, parts.options), parts.options.onInvalidLease);
+    super(parts.lifecycle, parts.options.logger, etcdValidationContext(request, acquired.held, parts.options), parts.options.onInvalidLease);
     this.registry = parts.registry;
     this.held = acquired.held;
     this.acquiredFrom = acquired.listing;
@@ -218,10 +223,9 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private async stopWatching(): Promise<void> {
     const watcher = this.watcher;
     this.watcher = undefined;
-    // etcd3 waits for etcd to confirm a cancel; a dead connection must not hold up shutdown.
-    if (watcher) await Promise.race([watcher.cancel().catch(() => undefined), sleep(1_000)]);
+    // etcd3 waits for etcd to confirm a cancel; the lifecycle bounds that wait on a dead connection.
+    await watcher?.cancel();
   }
-
 
   private scheduleRenewal(): void {
     this.cancelRenewal();
@@ -264,7 +268,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       try {
         const { held } = await this.parts.reacquire(previous);
         this.held = held;
-        this.peerSet.setContext(leaseValidationContext(this.request, held, this.parts.options));
+        this.peerSet.setContext(etcdValidationContext(this.request, held, this.parts.options));
         this.scheduleRenewal();
         if (previous.key !== held.key) this.logger.warn('lease re-acquired with a different subnet', describeHeld(held));
         this.emit('own-lease', this.ownLease());
@@ -380,18 +384,19 @@ function describeHeld(held: HeldLease): Record<string, string> {
   return describeLease({ ipv4: held.subnet, ...(held.ipv6Subnet ? { ipv6: held.ipv6Subnet } : {}) });
 }
 
-function leaseValidationContext<C extends NetworkConfig<BackendSelection>, D>(
+function etcdValidationContext<C extends NetworkConfig<BackendSelection>, D>(
   request: AcquireRequest<C, D>,
   held: HeldLease,
   options: EtcdDatastoreOptions<C>,
 ): LeaseValidationContext<D> {
-  const { forbiddenSubnets, forbiddenIpv6Subnets } = options;
+  const { forbiddenSubnets: forbidden, forbiddenIpv6Subnets: forbiddenIpv6, underlay } = options;
   return {
     config: request.config,
     decodePeerData: request.decodePeerData,
     ownSubnet: held.subnet,
     ...(held.ipv6Subnet ? { ownIpv6Subnet: held.ipv6Subnet } : {}),
-    ...(forbiddenSubnets ? { forbidden: forbiddenSubnets } : {}),
-    ...(forbiddenIpv6Subnets ? { forbiddenIpv6: forbiddenIpv6Subnets } : {}),
+    ...(forbidden ? { forbidden } : {}),
+    ...(forbiddenIpv6 ? { forbiddenIpv6 } : {}),
+    ...(underlay ? { underlay } : {}),
   };
 }

@@ -3,7 +3,7 @@ import type { BackendSelection, NetworkConfig } from '../../config/networkConfig
 import type { Ipv4Subnet } from '../../net/ipv4.js';
 import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { DatastoreError } from '../../util/errors.js';
-import type { PeerDataDecoder, PeerLease } from '../lease.js';
+import type { PeerDataDecoder, PeerLease, UnderlayFacts } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { ownedLeaseSubnets } from '../ownedLease.js';
@@ -29,6 +29,7 @@ export interface EtcdViewOptions<C> {
   readonly publicIPv6?: string;
   readonly forbidden: readonly Ipv4Subnet[];
   readonly forbiddenIpv6: readonly Ipv6Subnet[];
+  readonly underlay: UnderlayFacts;
 }
 
 /**
@@ -63,6 +64,7 @@ export async function readEtcdView<C extends NetworkConfig<BackendSelection>, D>
       ...(own?.ipv6 ? { ownIpv6Subnet: own.ipv6 } : {}),
       forbidden: options.forbidden,
       forbiddenIpv6: options.forbiddenIpv6,
+      underlay: options.underlay,
     };
     return {
       config,

@@ -4,8 +4,9 @@ import type { BackendSelection, NetworkConfig } from '../../config/networkConfig
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
 import { type Ipv6Subnet, formatIpv6Subnet, ipv6SubnetsEqual } from '../../net/ipv6.js';
 import { Backoff } from '../../util/backoff.js';
+import { forbiddenNote } from '../allocator.js';
 import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
-import type { LeaseAttrs, LeaseValidationContext } from '../lease.js';
+import type { LeaseAttrs, LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
@@ -27,6 +28,8 @@ export interface KubeDatastoreOptions<C> extends DatastoreListener {
   readonly logger: Logger;
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
   readonly forbiddenIpv6Subnets?: readonly Ipv6Subnet[];
+  /** The underlay's facts a peer's PublicIP is checked against; see validatePeerClaim. */
+  readonly underlay?: UnderlayFacts;
   /** How often this node is re-read: readiness evidence, and repair of its annotations. */
   readonly probeIntervalMs?: number;
   readonly relistIntervalMs?: number;
@@ -97,7 +100,7 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
     let waitingLogged = false;
     for (;;) {
       const node = await this.node.read();
-      const result = ownPodCidr(node, this.options.keys, config, attrs.publicIPv6 !== undefined);
+      const result = ownPodCidr(node, this.options.keys, config, this.options.forbiddenSubnets, attrs.publicIPv6 !== undefined);
       if (result.kind === 'ok') {
         await this.node.publish(node, attrs);
         return { ipv4: result.subnet, ...(result.ipv6Subnet ? { ipv6: result.ipv6Subnet } : {}) };
@@ -132,9 +135,13 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
         await this.lifecycle.pause(1_000);
         continue;
       }
-      const subnet = chooseSubnetClaim(config, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random);
+      const forbidden = this.options.forbiddenSubnets ?? [];
+      const subnet = chooseSubnetClaim(config, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random, forbidden);
       if (!subnet) {
-        throw new SubnetExhaustedError(`no free subnet left in Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen}) for node ${self}`);
+        const range = { min: config.subnetMin, max: config.subnetMax, subnetLen: config.subnetLen };
+        throw new SubnetExhaustedError(
+          `no free subnet left in Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen}${forbiddenNote(range, forbidden)}) for node ${self}`,
+        );
       }
       try {
         await this.node.publish(node, attrs, { [keys.subnet]: formatSubnet(subnet) });
@@ -299,7 +306,7 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const keys = this.parts.options.keys;
     this.repairing = (async () => {
       if (config.subnetSource === 'podCIDR') {
-        const result = ownPodCidr(node, keys, config, this.own.ipv6 !== undefined);
+        const result = ownPodCidr(node, keys, config, [], this.own.ipv6 !== undefined);
         if (result.kind === 'ok' && !sameSubnets(result, this.own)) {
           const describe = (s: OwnSubnets) => `${formatSubnet(s.ipv4)}${s.ipv6 ? ` ${formatIpv6Subnet(s.ipv6)}` : ''}`;
           const next = { ipv4: result.subnet, ...(result.ipv6Subnet ? { ipv6: result.ipv6Subnet } : {}) };
@@ -326,7 +333,7 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
 function nodeValidationContext<C extends NetworkConfig<BackendSelection>, D>(
   request: AcquireRequest<C, D>,
   own: OwnSubnets,
-  options: KubeDatastoreOptions<C>,
+  options: Pick<KubeDatastoreOptions<C>, 'forbiddenSubnets' | 'forbiddenIpv6Subnets' | 'underlay'>,
 ): LeaseValidationContext<D> {
   return {
     config: request.config,
@@ -335,6 +342,7 @@ function nodeValidationContext<C extends NetworkConfig<BackendSelection>, D>(
     ...(own.ipv6 ? { ownIpv6Subnet: own.ipv6 } : {}),
     forbidden: options.forbiddenSubnets ?? [],
     forbiddenIpv6: options.forbiddenIpv6Subnets ?? [],
+    ...(options.underlay ? { underlay: options.underlay } : {}),
     anySubnetLength: request.config.subnetSource === 'podCIDR',
   };
 }

@@ -4,7 +4,7 @@ import type { BackendSelection, NetworkConfig } from '../../config/networkConfig
 import type { Ipv4Subnet } from '../../net/ipv4.js';
 import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { ConfigError } from '../../util/errors.js';
-import type { PeerDataDecoder, PeerLease } from '../lease.js';
+import type { PeerDataDecoder, PeerLease, UnderlayFacts } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';
 import { PeerSet } from '../peerSet.js';
 import { type NodeAnnotationKeys, nodeAnnotationKeys } from './annotations.js';
@@ -19,6 +19,7 @@ export interface KubeViewOptions<C> extends KubeConnectionOptions {
   readonly netConfigPath: string;
   readonly forbidden: readonly Ipv4Subnet[];
   readonly forbiddenIpv6: readonly Ipv6Subnet[];
+  readonly underlay: UnderlayFacts;
   readonly parseConfig: (json: string, source: string) => C;
 }
 
@@ -32,7 +33,7 @@ export interface KubeView<C, D> {
 function ownSubnetsOf(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig<BackendSelection>): { ipv4?: Ipv4Subnet; ipv6?: Ipv6Subnet } {
   if (config.subnetSource === 'annotations') return { ipv4: ownSubnetClaim(node, keys) };
   const wantIpv6 = config.ipv6 !== undefined && annotationsOf(node)[keys.publicIPv6] !== undefined;
-  const result = ownPodCidr(node, keys, config, wantIpv6);
+  const result = ownPodCidr(node, keys, config, [], wantIpv6);
   return result.kind === 'ok' ? { ipv4: result.subnet, ...(result.ipv6Subnet ? { ipv6: result.ipv6Subnet } : {}) } : {};
 }
 
@@ -67,6 +68,7 @@ export async function readKubeView<C extends NetworkConfig<BackendSelection>, D>
     ...(ownIpv6Subnet ? { ownIpv6Subnet } : {}),
     forbidden: options.forbidden,
     forbiddenIpv6: options.forbiddenIpv6,
+    underlay: options.underlay,
     anySubnetLength: config.subnetSource === 'podCIDR',
   };
   return { config, ...(ownSubnet ? { ownSubnet } : {}), ...(ownIpv6Subnet ? { ownIpv6Subnet } : {}), peers: new PeerSet(store, context, logger, undefined, validateNodeLease).peers() };
