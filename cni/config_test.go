@@ -155,7 +155,17 @@ func TestIPv6RangesAndRoutesWhenSubnetEnvHasThem(t *testing.T) {
 	env := mustEnv(t, hostEnv+"FLANNEL_IPV6_NETWORK=fd00::/48\nFLANNEL_IPV6_SUBNET=fd00:0:0:3::1/64\n")
 	ipam := buildDelegateConfig(mustConf(t, `{"cniVersion":"1.0.0"}`), env)["ipam"].(map[string]any)
 	expectJSON(t, ipam["ranges"], `[[{"subnet": "10.244.3.0/24"}], [{"subnet": "fd00:0:0:3::/64"}]]`)
-	expectJSON(t, ipam["routes"], `[{"dst": "10.244.0.0/16", "gw": "10.244.3.1"}, {"dst": "fd00::/48"}]`)
+	expectJSON(t, ipam["routes"], `[{"dst": "10.244.0.0/16", "gw": "10.244.3.1"}, {"dst": "fd00::/48", "gw": "fd00:0:0:3::1"}]`)
+}
+
+func TestIPv6OnlySubnetEnvGivesOnlyIPv6RangesAndRoutes(t *testing.T) {
+	env := mustEnv(t, "FLANNEL_IPV6_NETWORK=fd00::/48\nFLANNEL_IPV6_SUBNET=fd00:0:0:3::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n")
+	ipam := buildDelegateConfig(mustConf(t, `{"cniVersion":"1.0.0"}`), env)["ipam"].(map[string]any)
+	expectJSON(t, ipam["ranges"], `[[{"subnet": "fd00:0:0:3::/64"}]]`)
+	expectJSON(t, ipam["routes"], `[{"dst": "fd00::/48", "gw": "fd00:0:0:3::1"}]`)
+	if _, err := parseSubnetEnv("FLANNEL_IPV6_NETWORK=fd00::/48\nFLANNEL_SUBNET=10.0.0.1/24\nFLANNEL_IPV6_SUBNET=fd00:0:0:3::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n", "/x"); err == nil {
+		t.Errorf("FLANNEL_SUBNET without FLANNEL_NETWORK was accepted")
+	}
 }
 
 func TestIPMasqOnlyWhenTheAgentDoesNotMasquerade(t *testing.T) {

@@ -28,16 +28,20 @@ const accessExecute = 1
 // ipam win, except ranges (always this host's subnet), and its routes are kept with the
 // network's appended. That is Flannel's merge.
 func buildDelegateConfig(conf *netConf, env *subnetEnv) map[string]any {
-	ranges := []any{[]any{map[string]any{"subnet": env.Subnet.String()}}}
 	// The gateway host-local gives the bridge (the subnet's first address), named explicitly: the
 	// kernel route is the same as Flannel's gateway-less one, but the bridge plugin's CHECK
 	// compares prevResult routes with the routing table and fails on a route without its gateway.
-	routes := []any{map[string]any{"dst": env.Network.String(), "gw": env.Subnet.Addr().Next().String()}}
+	ranges := []any{}
+	routes := []any{}
+	if env.Subnet.IsValid() {
+		ranges = append(ranges, []any{map[string]any{"subnet": env.Subnet.String()}})
+		routes = append(routes, map[string]any{"dst": env.Network.String(), "gw": env.Subnet.Addr().Next().String()})
+	}
 	if env.IPv6Subnet.IsValid() {
 		ranges = append(ranges, []any{map[string]any{"subnet": env.IPv6Subnet.String()}})
-	}
-	if env.IPv6Network.IsValid() {
-		routes = append(routes, map[string]any{"dst": env.IPv6Network.String()})
+		if env.IPv6Network.IsValid() {
+			routes = append(routes, map[string]any{"dst": env.IPv6Network.String(), "gw": env.IPv6Subnet.Addr().Next().String()})
+		}
 	}
 	ipam := map[string]any{"type": "host-local"}
 	for key, value := range conf.IPAM {

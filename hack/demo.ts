@@ -4,7 +4,10 @@
 // hosts run README's install instead: manifests/*.yml executed as a cluster would execute them
 // (test/helpers/manifestRunner.ts), Kubernetes mode, and a second network through Multus.
 //
-//   bash hack/demo.sh [--backend vxlan|host-gw] [--hosts N] [--manifests]
+//   bash hack/demo.sh [--backend vxlan|host-gw] [--hosts N] [--dual-stack] [--manifests]
+//
+// --dual-stack gives the underlay IPv6 addresses and the network an IPv6Network: every pod gets
+// an address of each family, and both are pinged.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -18,8 +21,10 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'vxlan' },
     hosts: { type: 'string', default: '3' },
     manifests: { type: 'boolean', default: false },
+    'dual-stack': { type: 'boolean', default: false },
   },
 });
+const dualStack = values['dual-stack'] === true;
 const backend = values.backend === 'host-gw' ? 'host-gw' : 'vxlan';
 const hostCount = Math.max(2, Math.min(8, Number(values.hosts) || 3));
 
@@ -78,27 +83,35 @@ async function withCluster<C extends { destroy(): Promise<void> }>(cluster: C, s
 }
 
 async function etcdDemo(cluster: NetnsCluster): Promise<number> {
-  console.log(`weft demo: ${hostCount} hosts, backend ${backend}, etcd at ${cluster.etcdEndpoint}\n`);
-  await cluster.writeNetworkConfig('/weft/primary', { Network: '10.244.0.0/16', Backend: { Type: backend } });
+  console.log(`weft demo: ${hostCount} hosts, backend ${backend}${dualStack ? ', dual-stack' : ''}, etcd at ${cluster.etcdEndpoint}\n`);
+  const ipv6 = dualStack ? { EnableIPv6: true, IPv6Network: 'fd44::/48' } : {};
+  await cluster.writeNetworkConfig('/weft/primary', { Network: '10.244.0.0/16', ...ipv6, Backend: { Type: backend } });
   const started = Date.now();
   for (const host of cluster.hosts) cluster.startAgent(host);
   const envs = await Promise.all(cluster.hosts.map((host) => cluster.waitForSubnetEnv(host)));
   const envElapsed = Date.now() - started;
   const pods: Pod[] = [];
-  const rows = [['host', 'namespace', 'underlay IP', 'subnet (FLANNEL_SUBNET)', 'MTU', 'pods']];
+  const rows = [['host', 'namespace', 'underlay IP', 'subnet (FLANNEL_SUBNET)', ...(dualStack ? ['FLANNEL_IPV6_SUBNET'] : []), 'MTU', 'pods']];
   for (const [i, host] of cluster.hosts.entries()) {
     const env = envs[i]!;
     const hostPods = [await cluster.addPod(host), await cluster.addPod(host)];
     pods.push(...hostPods);
-    rows.push([`host${host.index}`, host.ns, host.ip, env.get('FLANNEL_SUBNET')!, env.get('FLANNEL_MTU')!, hostPods.map((p) => p.ip).join(', ')]);
+    const ipv6Subnet = dualStack ? [env.get('FLANNEL_IPV6_SUBNET') ?? '-'] : [];
+    const addresses = hostPods.flatMap((p) => [p.ip, ...(p.ipv6 ? [p.ipv6] : [])]);
+    rows.push([`host${host.index}`, host.ns, host.ip, env.get('FLANNEL_SUBNET')!, ...ipv6Subnet, env.get('FLANNEL_MTU')!, addresses.join(', ')]);
   }
   console.log(table(rows));
   console.log(`\nall subnet.env files written ${envElapsed} ms after the agents were started together`);
   // Give every agent a moment to see every peer, then measure real traffic.
   await sleep(500);
-  const failures = pingMatrix('connectivity (one ping each way between every pair of pods)', pods, (p) => p.ip, (from, to) => cluster.ping(from, to.ip, 1, 2));
-  console.log(`\nkernel state on host1 (ip route show proto 87):`);
-  for (const r of cluster.ipJson(cluster.hosts[0]!, ['route', 'show', 'proto', '87']) as Array<{ dst: string; gateway: string; dev: string }>) {
+  let failures = pingMatrix('connectivity (one ping each way between every pair of pods)', pods, (p) => p.ip, (from, to) => cluster.ping(from, to.ip, 1, 2));
+  if (dualStack) {
+    failures += pingMatrix('IPv6 connectivity', pods, (p) => p.ipv6 ?? '-', (from, to) => to.ipv6 !== undefined && cluster.ping(from, to.ipv6, 1, 2));
+  }
+  console.log(`\nkernel state on host1 (ip route show proto 87${dualStack ? ', IPv4 and IPv6' : ''}):`);
+  const host1 = cluster.hosts[0]!;
+  const routes = [...(cluster.ipJson(host1, ['route', 'show', 'proto', '87']) as unknown[]), ...(dualStack ? (cluster.ipJson(host1, ['-6', 'route', 'show', 'proto', '87']) as unknown[]) : [])];
+  for (const r of routes as Array<{ dst: string; gateway: string; dev: string }>) {
     console.log(`  ${r.dst} via ${r.gateway} dev ${r.dev}`);
   }
   await holdOpen(pods[0]!.ns, pods[pods.length - 1]!.ip);
@@ -138,5 +151,5 @@ if (values.manifests) {
   const cluster = await ManifestCluster.create({ manifests: install.applied, image: install.image, clusterCIDR: netConf.Network, hosts: hostCount });
   await withCluster(cluster, (c) => manifestsDemo(c, install.applied));
 } else {
-  await withCluster(await NetnsCluster.create([hostCount]), etcdDemo);
+  await withCluster(await NetnsCluster.create([hostCount], { ipv6: dualStack }), etcdDemo);
 }

@@ -53,7 +53,8 @@ export async function openDatastore(
     logger,
     parseConfig: parseNetworkConfig,
     // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
-    forbiddenSubnets: [ext.ifaceSubnet],
+    forbiddenSubnets: ext.hasIpv4 ? [ext.ifaceSubnet] : [],
+    ...(ext.ipv6 ? { forbiddenIpv6Subnets: [ext.ipv6.subnet] } : {}),
     // A peer whose PublicIP is no host on the underlay would fail in the kernel on every pass.
     underlay: underlayFacts(ext),
     onDatastoreError: () => metrics.datastoreErrors.inc(),

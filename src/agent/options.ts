@@ -10,6 +10,7 @@ export interface AgentOptions {
   readonly ifaceRegex: readonly string[];
   readonly ifaceCanReach?: string;
   readonly publicIp?: string;
+  readonly publicIpv6?: string;
   readonly subnetFile: string;
   readonly subnetLeaseRenewMarginMinutes: number;
   readonly ipMasq: boolean;

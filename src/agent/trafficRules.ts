@@ -1,11 +1,14 @@
 import type { Logger } from 'winston';
 import type { AgentOptions } from './options.js';
-import { type IptablesInput, planIptables, supersededChains } from '../iptables/rules.js';
+import { type ChainPlan, type IptablesInput, planIptables, supersededChains } from '../iptables/rules.js';
+import { planIp6tables } from '../iptables/rules6.js';
 import { BlackholeRouteKeeper } from '../kernel/blackholeRoute.js';
 import { IptablesKeeper, detectIptablesTools, removeIptablesChains } from '../kernel/iptables.js';
 import { NftablesKeeper } from '../kernel/nftables.js';
 import type { PeriodicSync } from '../kernel/periodicSync.js';
 import type { Ipv4Subnet } from '../net/ipv4.js';
+import type { Ipv6Subnet } from '../net/ipv6.js';
+import type { AddressFamily } from './planes.js';
 import { planNftables } from '../nftables/rules.js';
 
 export interface TrafficRulesOptions {
@@ -13,13 +16,17 @@ export interface TrafficRulesOptions {
     AgentOptions,
     'ipMasq' | 'ipMasqFullyRandomDisable' | 'iptablesForwardRules' | 'iptablesResyncSeconds' | 'ipBlackholeRoute'
   >;
-  readonly network: Ipv4Subnet;
-  /** EnableNFTables: the rules go into Flannel's nftables table instead of iptables chains. */
+  /** The IPv4 Network; absent on an IPv6-only network. */
+  readonly network?: Ipv4Subnet;
+  /** The IPv6Network and this host's IPv6 subnet, on a network with EnableIPv6. */
+  readonly ipv6?: { readonly network: Ipv6Subnet; readonly ownSubnet: () => Ipv6Subnet | undefined };
+  /** EnableNFTables: the IPv4 rules go into Flannel's nftables table instead of iptables chains. */
   readonly nftables: boolean;
   /** This host's subnet now, read at every sync; undefined while there is no lease. */
   readonly ownSubnet: () => Ipv4Subnet | undefined;
   readonly logger: Logger;
-  readonly onRepair: () => void;
+  /** Someone else changed our rules and they were restored, by address family (the metric's label). */
+  readonly onRepair: (family: AddressFamily) => void;
 }
 
 export interface TrafficRules {
@@ -38,11 +45,13 @@ export async function startTrafficRules(config: TrafficRulesOptions, stopping: (
   const { options, logger } = config;
   const keepers: PeriodicSync[] = [];
   const common = { resyncSeconds: options.iptablesResyncSeconds, logger };
-  if (options.ipMasq || options.iptablesForwardRules) {
+  const wantsRules = options.ipMasq || options.iptablesForwardRules;
+  const network = config.network;
+  if (wantsRules && network) {
     const input = (): IptablesInput | undefined => {
       const ownSubnet = config.ownSubnet();
       return ownSubnet && {
-        network: config.network,
+        network,
         ownSubnet,
         ipMasq: options.ipMasq,
         fullyRandom: !options.ipMasqFullyRandomDisable,
@@ -52,11 +61,11 @@ export async function startTrafficRules(config: TrafficRulesOptions, stopping: (
     let superseded = false;
     const removeSuperseded = async (): Promise<void> => {
       if (superseded) return;
-      const removedBy = await removeIptablesChains(supersededChains(config.network, config.nftables));
+      const removedBy = await removeIptablesChains(supersededChains(network, config.nftables));
       superseded = true;
       if (removedBy.length > 0) logger.info("removed the iptables chains weft's rules replace", { via: removedBy });
     };
-    const keeping = { ...common, onRepair: config.onRepair, onSynced: removeSuperseded };
+    const keeping = { ...common, onRepair: () => config.onRepair('ipv4'), onSynced: removeSuperseded };
     if (config.nftables) {
       keepers.push(new NftablesKeeper({ ...keeping, plans: () => planFor(input, planNftables) }));
     } else {
@@ -64,7 +73,26 @@ export async function startTrafficRules(config: TrafficRulesOptions, stopping: (
       keepers.push(new IptablesKeeper({ ...keeping, tools, plans: () => planFor(input, planIptables) }));
     }
   }
-  if (options.ipBlackholeRoute) keepers.push(new BlackholeRouteKeeper({ ...common, network: config.network, ownSubnet: config.ownSubnet }));
+  const ipv6 = config.ipv6;
+  if (wantsRules && ipv6) {
+    // Flannel's nftables mode has an ip6 table too; weft keeps IPv6 rules in ip6tables either way.
+    if (config.nftables) logger.warn('EnableNFTables applies to the IPv4 rules only in weft; the IPv6 rules stay in ip6tables');
+    const tools = await detectIptablesTools(6);
+    const plans = (): ChainPlan[] => {
+      const ownSubnet = ipv6.ownSubnet();
+      return ownSubnet
+        ? planIp6tables({
+            network: ipv6.network,
+            ownSubnet,
+            ipMasq: options.ipMasq,
+            fullyRandom: !options.ipMasqFullyRandomDisable,
+            forwardRules: options.iptablesForwardRules,
+          })
+        : [];
+    };
+    keepers.push(new IptablesKeeper({ ...common, tools, plans, onRepair: () => config.onRepair('ipv6') }));
+  }
+  if (options.ipBlackholeRoute && network) keepers.push(new BlackholeRouteKeeper({ ...common, network, ownSubnet: config.ownSubnet }));
   // A stop may have come while the iptables tools were being detected.
   const started = stopping() ? [] : keepers;
   for (const keeper of started) await keeper.start();

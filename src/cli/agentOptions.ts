@@ -42,6 +42,7 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
   const kubeApiUrl = str(raw, 'kubeApiUrl');
   const ifaceCanReach = str(raw, 'ifaceCanReach');
   const publicIp = str(raw, 'publicIp');
+  const publicIpv6 = str(raw, 'publicIpv6');
   const nodeName = env['NODE_NAME'] || undefined;
   const podName = env['POD_NAME'] || undefined;
   const podNamespace = env['POD_NAMESPACE'] || undefined;
@@ -60,6 +61,7 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
     ifaceRegex: (raw['ifaceRegex'] as string[] | undefined) ?? [],
     ...(ifaceCanReach ? { ifaceCanReach } : {}),
     ...(publicIp ? { publicIp } : {}),
+    ...(publicIpv6 ? { publicIpv6 } : {}),
     subnetFile: String(raw['subnetFile']),
     subnetLeaseRenewMarginMinutes: Number(raw['subnetLeaseRenewMargin']),
     ipMasq: bool(raw, 'ipMasq'),

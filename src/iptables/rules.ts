@@ -38,9 +38,32 @@ export function chainNames(network: Ipv4Subnet): { masq: string; forward: string
  * and from the pod network.
  */
 export function planIptables(input: IptablesInput): ChainPlan[] {
-  const network = formatSubnet(input.network);
-  const own = formatSubnet(input.ownSubnet);
-  const names = chainNames(input.network);
+  return flannelChainPlans({
+    network: formatSubnet(input.network),
+    own: formatSubnet(input.ownSubnet),
+    multicast: MULTICAST,
+    names: chainNames(input.network),
+    ipMasq: input.ipMasq,
+    fullyRandom: input.fullyRandom,
+    forwardRules: input.forwardRules,
+  });
+}
+
+/** Flannel's rule set in one family's notation: the same rules for iptables and ip6tables. */
+export interface FamilyRuleInput {
+  readonly network: string;
+  readonly own: string;
+  /** The family's multicast range, never masqueraded. */
+  readonly multicast: string;
+  readonly names: { readonly masq: string; readonly forward: string };
+  readonly ipMasq: boolean;
+  /** Masquerade with --random-fully (off with --ip-masq-fully-random-disable). */
+  readonly fullyRandom: boolean;
+  readonly forwardRules: boolean;
+}
+
+export function flannelChainPlans(input: FamilyRuleInput): ChainPlan[] {
+  const { network, own, names, multicast } = input;
   const plans: ChainPlan[] = [];
   if (input.ipMasq) {
     const c = '-m comment --comment "weft masq"';
@@ -55,7 +78,7 @@ export function planIptables(input: IptablesInput): ChainPlan[] {
         `-s ${own} -d ${network} ${c} -j RETURN`,
         `-s ${network} -d ${own} ${c} -j RETURN`,
         `! -s ${network} -d ${own} ${c} -j RETURN`,
-        `-s ${network} ! -d ${MULTICAST} ${c} -j ${masquerade}`,
+        `-s ${network} ! -d ${multicast} ${c} -j ${masquerade}`,
         `! -s ${network} -d ${network} ${c} -j ${masquerade}`,
       ],
     });

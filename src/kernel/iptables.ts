@@ -19,10 +19,11 @@ async function ruleCount(save: string): Promise<number> {
  * are silently ignored. Like kube-proxy's wrapper, pick whichever already holds more rules,
  * preferring nft (Debian's default) on a tie; fall back to plain iptables-save/-restore.
  */
-export async function detectIptablesTools(): Promise<IptablesTools> {
-  const [nft, legacy] = await Promise.all([ruleCount('iptables-nft-save'), ruleCount('iptables-legacy-save')]);
-  if (nft < 0 && legacy < 0) return { save: 'iptables-save', restore: 'iptables-restore' };
-  return legacy > nft ? { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' } : { save: 'iptables-nft-save', restore: 'iptables-nft-restore' };
+export async function detectIptablesTools(family: 4 | 6 = 4): Promise<IptablesTools> {
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  const [nft, legacy] = await Promise.all([ruleCount(`${tool}-nft-save`), ruleCount(`${tool}-legacy-save`)]);
+  if (nft < 0 && legacy < 0) return { save: `${tool}-save`, restore: `${tool}-restore` };
+  return legacy > nft ? { save: `${tool}-legacy-save`, restore: `${tool}-legacy-restore` } : { save: `${tool}-nft-save`, restore: `${tool}-nft-restore` };
 }
 
 export interface IptablesKeeperOptions {
@@ -80,14 +81,17 @@ export class IptablesKeeper extends PeriodicSync {
 }
 
 /**
- * Removes the chains `select` picks, and the jumps into them, from both backends: weft's own on
- * `weft cleanup`, Flannel's once weft's replace them. Returns the restore tools that removed any.
+ * Removes the chains `select` picks, and the jumps into them, from both backends and both
+ * families: weft's own on `weft cleanup`, Flannel's once weft's replace them. Returns the restore
+ * tools that removed any.
  */
 export async function removeIptablesChains(select: ChainSelector): Promise<string[]> {
   const cleaned: string[] = [];
   for (const tools of [
     { save: 'iptables-nft-save', restore: 'iptables-nft-restore' },
     { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
+    { save: 'ip6tables-nft-save', restore: 'ip6tables-nft-restore' },
+    { save: 'ip6tables-legacy-save', restore: 'ip6tables-legacy-restore' },
   ]) {
     const save = await runCommand([tools.save], { allowFailure: true }).catch(() => undefined);
     if (!save || save.exitCode !== 0) continue;

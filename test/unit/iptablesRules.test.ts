@@ -1,4 +1,6 @@
 import { chainNames, planIptables, removeChainsInput, restoreInput, savedChainState, supersededChains, weftChains } from '../../src/iptables/rules.js';
+import { ipv6ChainNames, planIp6tables } from '../../src/iptables/rules6.js';
+import { parseIpv6Cidr } from '../../src/net/ipv6.js';
 import { cidr } from '../helpers/cidr.js';
 
 const input = { network: cidr('10.244.0.0/16'), ownSubnet: cidr('10.244.3.0/24'), ipMasq: true, fullyRandom: true, forwardRules: true };
@@ -136,5 +138,28 @@ describe('superseding Flannel\'s chains', () => {
     expect(text).toContain('-X WEFT-MASQ-0AF40000-16');
     expect(text).toContain('-D FORWARD -m comment --comment "weft forward" -j WEFT-FWD-0AF40000-16');
     expect(text).not.toContain('FLANNEL-FWD');
+  });
+});
+
+describe('planIp6tables', () => {
+  const network = parseIpv6Cidr('fd00::/48');
+  const own = parseIpv6Cidr('fd00:0:0:3::/64');
+  if (!network.ok || !own.ok) throw new Error('parse');
+
+  it("mirrors Flannel's IPv6 masquerade and forward rules, multicast ff00::/8 kept", () => {
+    const [masq, forward] = planIp6tables({ network: network.subnet, ownSubnet: own.subnet, ipMasq: true, fullyRandom: true, forwardRules: true });
+    expect(masq!.chain).toMatch(/^WEFT-MASQ-[0-9A-F]{8}-48$/);
+    expect(masq!.rules).toContain('-s fd00::/48 ! -d ff00::/8 -m comment --comment "weft masq" -j MASQUERADE --random-fully');
+    expect(masq!.rules).toContain('-s fd00:0:0:3::/64 -d fd00::/48 -m comment --comment "weft masq" -j RETURN');
+    expect(forward!.rules).toEqual(['-s fd00::/48 -m comment --comment "weft forward" -j ACCEPT', '-d fd00::/48 -m comment --comment "weft forward" -j ACCEPT']);
+  });
+
+  it('names chains within 28 characters, distinct per network, and found by cleanup', () => {
+    const a = ipv6ChainNames(network.subnet);
+    const other = parseIpv6Cidr('fd01::/48');
+    expect(other.ok && ipv6ChainNames(other.subnet).masq).not.toBe(a.masq);
+    expect(a.masq.length).toBeLessThanOrEqual(28);
+    const save = `*filter\n:${a.forward} - [0:0]\n-A FORWARD -m comment --comment "weft forward" -j ${a.forward}\nCOMMIT\n`;
+    expect(removeChainsInput(save, weftChains)).toContain(`-X ${a.forward}`);
   });
 });

@@ -80,7 +80,16 @@ describe('parseNetworkConfig', () => {
     [{ Network: '10.244.0.0/16', Backend: { MTU: 600 } }, 'Backend.MTU', 'outer MTU'],
     [{ Network: '10.244.0.0/16', Backend: { DirectRouting: 'yes' } }, 'Backend.DirectRouting', '"yes"'],
     [{ Network: '10.244.0.0/16', Backend: 'vxlan' }, 'Backend', '"vxlan"'],
-    [{ Network: '10.244.0.0/16', EnableIPv6: true }, 'EnableIPv6', 'true'],
+    [{ Network: '10.244.0.0/16', EnableIPv6: true }, 'IPv6Network', 'got nothing'],
+    [{ EnableIPv4: false }, 'EnableIPv4', 'false'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: 'fc00::1/64' }, 'IPv6Network', 'host bits'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: '10.0.0.0/8' }, 'IPv6Network', '10.0.0.0/8'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: 'fc00::/125' }, 'IPv6Network', '/124'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: 'fc00::/48', IPv6SubnetLen: 127 }, 'IPv6SubnetLen', '127'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: 'fc00::/48', IPv6SubnetLen: 49 }, 'IPv6SubnetLen', '49'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc01::' }, 'IPv6SubnetMin', 'outside IPv6Network'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc00:0:0:5::1' }, 'IPv6SubnetMax', 'boundary'],
+    [{ EnableIPv6: true, EnableIPv4: false, IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:9::', IPv6SubnetMax: 'fc00:0:0:3::' }, 'IPv6SubnetMin', 'above'],
     [[1, 2], 'network config', '[1,2]'],
   ])('rejects %j naming %s', (input, field, valueText) => {
     let error: unknown;

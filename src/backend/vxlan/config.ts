@@ -49,6 +49,13 @@ export function parseVxlanConfig(fields: Record<string, unknown>): VxlanBackendC
   };
 }
 
+/**
+ * An IPv6 outer header is 20 bytes longer than an IPv4 one. Flannel sizes flannel-v6.<VNI> like
+ * flannel.<VNI>, which makes full-size packets too big for the underlay; weft gives the IPv6
+ * device the 20 bytes back so the kernel answers with "packet too big" instead.
+ */
+export const VXLAN_IPV6_EXTRA_OVERHEAD = 20;
+
 /** The kernel's VXLAN port when the config leaves it at 0. */
 export function effectiveVxlanPort(config: VxlanBackendConfig): number {
   return config.port === 0 ? VXLAN_KERNEL_DEFAULT_PORT : config.port;
@@ -64,4 +71,9 @@ export function vxlanPodMtu(config: VxlanBackendConfig, externalMtu: number): nu
 
 export function vxlanDeviceName(vni: number): string {
   return `flannel.${vni}`;
+}
+
+/** Flannel's name for the IPv6 VXLAN device. */
+export function vxlanIpv6DeviceName(vni: number): string {
+  return `flannel-v6.${vni}`;
 }

@@ -1,11 +1,13 @@
 import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import type { Ipv4Subnet } from '../../net/ipv4.js';
+import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { EtcdError } from 'etcd3';
 import { DatastoreError, errorMessage } from '../../util/errors.js';
-import { type PeerDataDecoder, type PeerLease, type UnderlayFacts, ownedSubnet } from '../lease.js';
+import type { PeerDataDecoder, PeerLease, UnderlayFacts } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
+import { ownedLeaseSubnets } from '../ownedLease.js';
 import { PeerSet } from '../peerSet.js';
 import { type EtcdConnectionConfig, createEtcdClient } from './client.js';
 import { EtcdKeyLayout } from './keys.js';
@@ -32,6 +34,7 @@ export function etcdFailure(endpoints: readonly string[], err: unknown): unknown
 export interface EtcdView<C, D> {
   readonly config: C;
   readonly ownSubnet?: Ipv4Subnet;
+  readonly ownIpv6Subnet?: Ipv6Subnet;
   /** ISO time; absent for a reservation, which never expires. */
   readonly expiration?: string;
   readonly peers: readonly PeerLease<D>[];
@@ -40,9 +43,11 @@ export interface EtcdView<C, D> {
 export interface EtcdViewOptions<C> {
   readonly connection: EtcdConnectionConfig;
   readonly parseConfig: (json: string, source: string) => C;
-  /** This host's PublicIP: its lease is the one naming it. */
+  /** This host's PublicIP (PublicIPv6 in an IPv6-only network): its lease is the one naming it. */
   readonly publicIP: string;
+  readonly publicIPv6?: string;
   readonly forbidden: readonly Ipv4Subnet[];
+  readonly forbiddenIpv6: readonly Ipv6Subnet[];
   readonly underlay: UnderlayFacts;
 }
 
@@ -86,15 +91,25 @@ async function readView<C extends NetworkConfig<BackendSelection>, D>(
   const listing = await registry.listLeases();
   const store = new LeaseStore();
   store.replaceAll(listing.leases, listing.revision);
-  const ownIndex = listing.leases.findIndex((lease) => ownedSubnet(lease.key, lease.value, config, options.publicIP) !== undefined);
+  const attrs = { publicIP: options.publicIP, ...(options.publicIPv6 ? { publicIPv6: options.publicIPv6 } : {}) };
+  const ownIndex = listing.leases.findIndex((lease) => ownedLeaseSubnets(lease.key, lease.value, config, attrs) !== undefined);
   const ownLease = listing.leases[ownIndex];
-  const ownSubnet = ownLease ? ownedSubnet(ownLease.key, ownLease.value, config, options.publicIP) : undefined;
+  const own = ownLease ? ownedLeaseSubnets(ownLease.key, ownLease.value, config, attrs) : undefined;
   const ownKv = listing.kvs[ownIndex];
   const remaining = ownKv ? await registry.remainingSeconds(String(ownKv.lease)) : 0;
-  const context = { config, decodePeerData: await decoderFor(config), ...(ownSubnet ? { ownSubnet } : {}), forbidden: options.forbidden, underlay: options.underlay };
+  const context = {
+    config,
+    decodePeerData: await decoderFor(config),
+    ...(own ? { ownSubnet: own.ipv4 } : {}),
+    ...(own?.ipv6 ? { ownIpv6Subnet: own.ipv6 } : {}),
+    forbidden: options.forbidden,
+    forbiddenIpv6: options.forbiddenIpv6,
+    underlay: options.underlay,
+  };
   return {
     config,
-    ...(ownSubnet ? { ownSubnet } : {}),
+    ...(own ? { ownSubnet: own.ipv4 } : {}),
+    ...(own?.ipv6 ? { ownIpv6Subnet: own.ipv6 } : {}),
     ...(remaining > 0 ? { expiration: new Date(Date.now() + remaining * 1000).toISOString() } : {}),
     peers: new PeerSet(store, context, logger).peers(),
   };
