@@ -109,8 +109,13 @@ async function bringUp(
   const nexthopSupport = deps.supportsNexthops();
   nexthopSupport.catch(() => undefined);
   const kubeNode = options.kubeSubnetMgr ? await identifyKubeNode(options, logger) : undefined;
-  // Flannel's node-public-ip annotation stands in for --public-ip.
-  const ext = await discoverExternalInterface(kubeNode?.publicIp ? { ...options, publicIp: kubeNode.publicIp } : options, deps.hostFacts);
+  // Flannel's node-public-ip(v6) annotations stand in for --public-ip and --public-ipv6.
+  const selection = {
+    ...options,
+    ...(kubeNode?.publicIp ? { publicIp: kubeNode.publicIp } : {}),
+    ...(kubeNode?.publicIpv6 ? { publicIpv6: kubeNode.publicIpv6 } : {}),
+  };
+  const ext = await discoverExternalInterface(selection, deps.hostFacts);
   logger.info('using external interface', {
     iface: ext.iface.name,
     ...(ext.hasIpv4 ? { ifaceAddress: ext.ifaceAddress, publicIP: ext.publicIP } : {}),

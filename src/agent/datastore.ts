@@ -22,6 +22,8 @@ export interface KubeNode {
   readonly nodeName: string;
   /** From the node's node-public-ip annotation, which replaces --public-ip. */
   readonly publicIp?: string;
+  /** From node-public-ipv6, which replaces --public-ipv6. */
+  readonly publicIpv6?: string;
 }
 
 /** The environment Flannel finds its node by: NODE_NAME, or the agent's own pod. */

@@ -75,6 +75,12 @@ describe('<prefix>/node-public-ip', () => {
     expect(nodePublicIps(node({ 'example.com/net2-node-public-ip': '203.0.113.8' }), nodeAnnotationKeys('example.com/net2'))).toEqual({ ipv4: '203.0.113.8' });
   });
 
+  it('takes node-public-ipv6 only as a unicast IPv6 address', () => {
+    expect(() => nodePublicIps(node({ 'flannel.alpha.coreos.com/node-public-ipv6': 'ff02::1' }), keys)).toThrow(
+      'node n1 annotation flannel.alpha.coreos.com/node-public-ipv6: must be a unicast IPv6 address (got "ff02::1")',
+    );
+  });
+
   it('must be a unicast IPv4 address', () => {
     expect(() => nodePublicIps(node({ 'flannel.alpha.coreos.com/node-public-ip': '224.0.0.1' }), keys)).toThrow(
       'node n1 annotation flannel.alpha.coreos.com/node-public-ip: must be a unicast IPv4 address (got "224.0.0.1")',

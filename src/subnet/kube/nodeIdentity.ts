@@ -2,6 +2,7 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { ConfigError, DatastoreError, errorMessage } from '../../util/errors.js';
 import { isUsableUnicastIpv4, parseIpv4 } from '../../net/ipv4.js';
+import { isUsableUnicastIpv6, parseIpv6 } from '../../net/ipv6.js';
 import type { NodeAnnotationKeys } from './annotations.js';
 import { CoreV1Api, type KubeConfig } from './kubernetesClient.js';
 import { NodeApi } from './nodeApi.js';
@@ -57,8 +58,8 @@ export interface NodePublicIps {
 }
 
 /**
- * Flannel's stored public IP: `<prefix>/node-public-ip` on this node replaces --public-ip.
- * `<prefix>/node-public-ipv6` is returned as written: Flannel only uses it on an IPv6 network.
+ * Flannel's stored public IPs: `<prefix>/node-public-ip` on this node replaces --public-ip, and
+ * `<prefix>/node-public-ipv6` replaces --public-ipv6 (used only where the network has IPv6).
  */
 export function nodePublicIps(node: V1Node | undefined, keys: NodeAnnotationKeys): NodePublicIps {
   const annotations = node?.metadata?.annotations ?? {};
@@ -70,13 +71,21 @@ export function nodePublicIps(node: V1Node | undefined, keys: NodeAnnotationKeys
       throw new ConfigError(`node ${node?.metadata?.name ?? ''} annotation ${keys.nodePublicIP}`, ipv4, 'must be a unicast IPv4 address');
     }
   }
-  return { ...(ipv4 ? { ipv4: ipv4.trim() } : {}), ...(ipv6 ? { ipv6 } : {}) };
+  if (ipv6) {
+    const address = parseIpv6(ipv6.trim());
+    if (!address || !isUsableUnicastIpv6(address)) {
+      throw new ConfigError(`node ${node?.metadata?.name ?? ''} annotation ${keys.nodePublicIPv6}`, ipv6, 'must be a unicast IPv6 address');
+    }
+  }
+  return { ...(ipv4 ? { ipv4: ipv4.trim() } : {}), ...(ipv6 ? { ipv6: ipv6.trim() } : {}) };
 }
 
 export interface KubeNodeIdentity {
   readonly nodeName: string;
   /** From the node-public-ip annotation, when set: it wins over --public-ip. */
   readonly publicIp?: string;
+  /** From the node-public-ipv6 annotation, when set: it wins over --public-ipv6. */
+  readonly publicIpv6?: string;
 }
 
 /** Who this agent is in the cluster, read once at start-up, before the external interface is chosen. */
@@ -91,6 +100,6 @@ export async function kubeNodeIdentity(config: KubeConfig, keys: NodeAnnotationK
   }
   const ips = nodePublicIps(node, keys);
   if (ips.ipv4) logger.info('using the public IP from the node annotation', { node: nodeName, annotation: keys.nodePublicIP, publicIP: ips.ipv4 });
-  if (ips.ipv6) logger.info('node-public-ipv6 is not used: the network is IPv4-only', { node: nodeName, annotation: keys.nodePublicIPv6 });
-  return { nodeName, ...(ips.ipv4 ? { publicIp: ips.ipv4 } : {}) };
+  if (ips.ipv6) logger.info('using the public IPv6 address from the node annotation', { node: nodeName, annotation: keys.nodePublicIPv6, publicIPv6: ips.ipv6 });
+  return { nodeName, ...(ips.ipv4 ? { publicIp: ips.ipv4 } : {}), ...(ips.ipv6 ? { publicIpv6: ips.ipv6 } : {}) };
 }
