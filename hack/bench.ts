@@ -4,6 +4,8 @@
 //   npm run bench -- --smoke      small and quick (N = 100, one run), for CI
 //   npm run bench -- --out FILE   write the report elsewhere
 //   npm run bench -- --only convergence,kube,burst,steady,dataplane,cni --runs N
+//   npm run bench -- --only kube --kube-nodes 5000 --agent-node-options=--cpu-prof
+//                                 one size; NODE_OPTIONS for the agents (profiles land in their cwd)
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
@@ -16,6 +18,7 @@ import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
 import { FakeKubeApi } from '../test/helpers/fakeKubeApi.js';
 import { type Host, NetnsCluster, inNs, run } from '../test/helpers/netnsCluster.js';
+import { heartbeat, realisticNodeFields } from '../test/helpers/realisticNode.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +26,8 @@ const { values } = parseArgs({
     out: { type: 'string' },
     runs: { type: 'string' },
     only: { type: 'string' },
+    'kube-nodes': { type: 'string' },
+    'agent-node-options': { type: 'string' },
   },
 });
 /** `--only convergence,burst` runs a subset while working on one figure. */
@@ -31,7 +36,12 @@ const smoke = values.smoke === true;
 const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const outFile = values.out ?? (smoke ? '.bench/smoke.md' : 'docs/benchmarks.md');
 const convergenceSizes = smoke ? [100] : [100, 2000, 10000];
-const kubeSizes = smoke ? [100] : [100, 2000];
+const kubeSizes = values['kube-nodes'] ? values['kube-nodes'].split(',').map(Number) : smoke ? [100] : [2000, 5000];
+/** Agents started with this NODE_OPTIONS (--cpu-prof, --heap-prof, …) while working on a figure. */
+const agentEnv: Record<string, string> = values['agent-node-options'] ? { NODE_OPTIONS: values['agent-node-options'] } : {};
+const kubeSettleMs = smoke ? 1000 : 5000;
+const streamSeconds = smoke ? 3 : 30;
+const newNodeAdds = smoke ? 5 : 20;
 const burstSize = smoke ? 100 : 500;
 const steadyPeers = smoke ? 100 : 10000;
 const steadySeconds = smoke ? 3 : 60;
@@ -163,7 +173,7 @@ async function convergence(backend: Backend, peers: number): Promise<void> {
     const prefix = `/bench/c${r}`;
     await onBenchHost(prefix, backend, peers, async (cluster, host) => {
       const started = Date.now();
-      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
+      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix), agentEnv);
       await timeConvergence(cluster, host, agent.child.pid!, peers, started, toEnv, toProgrammed);
       if (backend === 'vxlan') {
         const neighs = countLines(host, ['ip', 'neigh', 'show', 'dev', 'flannel.1', 'nud', 'permanent']);
@@ -195,44 +205,131 @@ function recordConvergence(scenario: string, peers: number, toEnv: number[], toP
   });
 }
 
+/** A peer node with Flannel's annotations, as realistic as a kubelet keeps it (about 15 KB). */
+function createPeerNode(api: FakeKubeApi, name: string, i: number): void {
+  const lease = JSON.parse(peerValue('vxlan', i)) as { PublicIP: string; BackendData: unknown };
+  const subnet = peerSubnet(i).replace('-', '/');
+  const fields = realisticNodeFields(name, i, lease.PublicIP);
+  api.createNode(
+    name,
+    { podCIDR: subnet, podCIDRs: [subnet], providerID: `aws:///eu-west-1a/i-${i.toString(16).padStart(17, '0')}` },
+    {
+      'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
+      'flannel.alpha.coreos.com/backend-type': 'vxlan',
+      'flannel.alpha.coreos.com/backend-data': JSON.stringify(lease.BackendData),
+      'flannel.alpha.coreos.com/public-ip': lease.PublicIP,
+      'node.alpha.kubernetes.io/ttl': '0',
+      'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+      'csi.volume.kubernetes.io/nodeid': JSON.stringify({ 'ebs.csi.aws.com': `i-${i.toString(16).padStart(17, '0')}` }),
+    },
+    (node) => {
+      const metadata = node['metadata'] as Record<string, unknown>;
+      metadata['labels'] = fields.labels;
+      metadata['managedFields'] = fields.managedFields;
+      node['status'] = fields.status;
+    },
+  );
+}
+
 /**
- * The same start-to-programmed measurement in Kubernetes mode: N peer nodes with Flannel's
- * annotations on the fake API server (HTTPS, in this process), the agent listing and watching
- * them through the real client.
+ * Kubelet-like status updates at `perSecond`, spread evenly over the peer nodes: each changes
+ * only heartbeat times, nothing weft reads. Returns a stop function.
  */
-async function kubeConvergence(peers: number): Promise<void> {
+function statusStream(api: FakeKubeApi, names: readonly string[], perSecond: number): () => void {
+  let next = 0;
+  let sent = 0;
+  const started = performance.now();
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - started) / 1000) * perSecond);
+    for (; sent < due; sent++) {
+      api.updateNode(names[next]!, heartbeat);
+      next = (next + 1) % names.length;
+    }
+  }, 10);
+  return () => clearInterval(timer);
+}
+
+/**
+ * Kubernetes mode at scale: N realistic peer nodes on the fake API server (HTTPS, in this
+ * process), the agent listing and watching them through the real client. Start to all
+ * programmed, RSS once settled and its peak (VmHWM), CPU while kubelet-like status updates flow
+ * at 17/s and 100/s, and how long a new Node takes to be routed while 100/s flow.
+ */
+async function kubeAtScale(peers: number): Promise<void> {
   const toEnv: number[] = [];
   const toProgrammed: number[] = [];
+  const rssSettled: number[] = [];
+  const rssPeak: number[] = [];
+  const cpuAt: Record<number, number[]> = { 17: [], 100: [] };
+  const newNode: number[] = [];
+  let nodeBytes = 0;
   for (let r = 0; r < runs; r++) {
     const cluster = await benchCluster();
     const api = await FakeKubeApi.start({ host: cluster.rootAddress });
     try {
       const host = cluster.hosts[0]!;
+      const names: string[] = [];
       for (let i = 0; i < peers; i++) {
-        const lease = JSON.parse(peerValue('vxlan', i)) as { PublicIP: string; BackendData: unknown };
-        api.createNode(`peer-${i}`, { podCIDR: peerSubnet(i).replace('-', '/') }, {
-          'flannel.alpha.coreos.com/kube-subnet-manager': 'true',
-          'flannel.alpha.coreos.com/backend-type': 'vxlan',
-          'flannel.alpha.coreos.com/backend-data': JSON.stringify(lease.BackendData),
-          'flannel.alpha.coreos.com/public-ip': lease.PublicIP,
-        });
+        names.push(`peer-${i}`);
+        createPeerNode(api, `peer-${i}`, i);
       }
+      nodeBytes = JSON.stringify(api.node('peer-0')).length;
       api.createNode('bench', { podCIDR: '10.99.0.0/24' });
       const kubeconfig = join(cluster.dir, 'kubeconfig');
       const netConf = join(cluster.dir, 'net-conf.json');
       writeFileSync(kubeconfig, api.kubeconfig());
       writeFileSync(netConf, JSON.stringify({ Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } }));
       const started = Date.now();
-      const agent = cluster.startAgent(host, 'bench', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', netConf, '--iface', '172.30.0.1'], { NODE_NAME: 'bench' });
+      const agent = cluster.startAgent(host, 'bench', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', netConf, '--iface', '172.30.0.1'], { NODE_NAME: 'bench', ...agentEnv });
+      const pid = agent.child.pid!;
       // The API server shares this process with the polling, whose short synchronous reads delay
       // it a little: the figure errs on the slow side.
-      await timeConvergence(cluster, host, agent.child.pid!, peers, started, toEnv, toProgrammed);
+      await timeConvergence(cluster, host, pid, peers, started, toEnv, toProgrammed);
+      await sleep(kubeSettleMs);
+      rssSettled.push(procStats(pid).rssMb);
+      for (const rate of [17, 100] as const) {
+        const stop = statusStream(api, names, rate);
+        await sleep(1000);
+        const before = procStats(pid);
+        if (rate === 100) {
+          // New nodes while the stream flows, one at a time: create → its route in the kernel.
+          for (let k = 0; k < newNodeAdds; k++) {
+            const routed = peerRouteCount(pid);
+            const index = peers + r * newNodeAdds + k;
+            const createdAt = performance.now();
+            createPeerNode(api, `new-${index}`, index);
+            await waitUntil(() => peerRouteCount(pid) > routed, 10_000, 2);
+            newNode.push(performance.now() - createdAt);
+            await sleep(streamSeconds * 1000 / newNodeAdds / 2);
+          }
+        }
+        const elapsed = Date.now();
+        await sleep(Math.max(0, streamSeconds * 1000 - (elapsed - before.at)));
+        const after = procStats(pid);
+        stop();
+        cpuAt[rate]!.push(((after.cpuSeconds - before.cpuSeconds) / ((after.at - before.at) / 1000)) * 60);
+      }
+      rssPeak.push(procStats(pid).hwmMb);
     } finally {
       await cluster.destroy();
       await api.stop();
     }
   }
-  recordConvergence(`convergence vxlan, Kubernetes API, N=${peers}`, peers, toEnv, toProgrammed);
+  const scenario = `Kubernetes API, ${peers} realistic Nodes (${(nodeBytes / 1024).toFixed(1)} KB each)`;
+  const big = peers >= 5000;
+  record({ scenario, metric: 'start → subnet.env', values: toEnv, unit: 'ms' });
+  record({ scenario, metric: `start → all ${peers} peers programmed`, values: toProgrammed, unit: 'ms', ...(big ? { target: { op: 'le' as const, value: 2000 } } : {}) });
+  record({ scenario, metric: `RSS ${kubeSettleMs / 1000} s after programmed`, values: rssSettled, unit: 'MB', ...(big ? { target: { op: 'le' as const, value: 120 } } : {}) });
+  record({ scenario, metric: 'RSS peak (VmHWM, whole run)', values: rssPeak, unit: 'MB', ...(big ? { target: { op: 'le' as const, value: 200 } } : {}) });
+  record({ scenario, metric: 'CPU under 17 status updates/s', values: cpuAt[17]!, unit: 'CPU s/min', ...(big ? { target: { op: 'le' as const, value: 1 } } : {}) });
+  record({ scenario, metric: 'CPU under 100 status updates/s (and the new Nodes)', values: cpuAt[100]!, unit: 'CPU s/min' });
+  record({ scenario, metric: `new Node → routed, p50 of ${newNode.length} (100 updates/s flowing)`, values: [percentile(newNode, 0.5)], unit: 'ms' });
+  record({ scenario, metric: `new Node → routed, p99 of ${newNode.length} (100 updates/s flowing)`, values: [percentile(newNode, 0.99)], unit: 'ms', target: { op: 'le', value: 100 } });
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)] ?? NaN;
 }
 
 function exists(path: string): boolean {
@@ -249,7 +346,7 @@ async function burst(mode: 'one by one' | 'in 5 transactions'): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/b${r}`;
     await onBenchHost(prefix, 'vxlan', 0, async (cluster, host) => {
-      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
+      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix), agentEnv);
       await waitUntil(() => exists(cluster.subnetFile(host, 'bench')), 20_000);
       await sleep(300);
       const client = cluster.etcd.client();
@@ -277,13 +374,14 @@ async function burst(mode: 'one by one' | 'in 5 transactions'): Promise<void> {
   record({ scenario: `burst ${burstSize} leases ${mode}`, metric: 'lost events', values: lost, unit: 'leases', target: { op: 'le', value: 0 } });
 }
 
-function procStats(pid: number): { rssMb: number; cpuSeconds: number } {
+function procStats(pid: number): { rssMb: number; hwmMb: number; cpuSeconds: number; at: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssMb: rssKb / 1024, cpuSeconds: ticks / 100 };
+  return { rssMb: rssKb / 1024, hwmMb: hwmKb / 1024, cpuSeconds: ticks / 100, at: Date.now() };
 }
 
 async function steadyState(): Promise<void> {
@@ -294,7 +392,7 @@ async function steadyState(): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/steady${r}`;
     await onBenchHost(prefix, 'vxlan', steadyPeers, async (cluster, host) => {
-      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
+      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix), agentEnv).child.pid!;
       await waitUntil(() => peerRouteCount(pid) >= steadyPeers, 60_000, 50);
       await sleep(2_000);
       const before = procStats(pid);
@@ -430,7 +528,7 @@ if (only.has('convergence')) {
   }
 }
 if (only.has('kube')) {
-  for (const peers of kubeSizes) await kubeConvergence(peers);
+  for (const peers of kubeSizes) await kubeAtScale(peers);
 }
 if (only.has('burst')) {
   await burst('one by one');
