@@ -4,8 +4,7 @@
 //   npm run bench -- --smoke      small and quick (N = 100, one run), for CI
 //   npm run bench -- --out FILE   write the report elsewhere
 //   npm run bench -- --only convergence,kube,burst,steady,dataplane,cni --runs N
-//   npm run bench -- --only kube --kube-nodes 5000 --agent-node-options=--cpu-prof
-//                                 one size; NODE_OPTIONS for the agents (profiles land in their cwd)
+//   npm run bench -- --only kube --kube-nodes 5000     Kubernetes mode at one size
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
@@ -27,7 +26,6 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     only: { type: 'string' },
     'kube-nodes': { type: 'string' },
-    'agent-node-options': { type: 'string' },
   },
 });
 /** `--only convergence,burst` runs a subset while working on one figure. */
@@ -37,8 +35,6 @@ const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const outFile = values.out ?? (smoke ? '.bench/smoke.md' : 'docs/benchmarks.md');
 const convergenceSizes = smoke ? [100] : [100, 2000, 10000];
 const kubeSizes = values['kube-nodes'] ? values['kube-nodes'].split(',').map(Number) : smoke ? [100] : [2000, 5000];
-/** Agents started with this NODE_OPTIONS (--cpu-prof, --heap-prof, …) while working on a figure. */
-const agentEnv: Record<string, string> = values['agent-node-options'] ? { NODE_OPTIONS: values['agent-node-options'] } : {};
 const kubeSettleMs = smoke ? 1000 : 5000;
 const streamSeconds = smoke ? 3 : 30;
 const newNodeAdds = smoke ? 5 : 20;
@@ -173,7 +169,7 @@ async function convergence(backend: Backend, peers: number): Promise<void> {
     const prefix = `/bench/c${r}`;
     await onBenchHost(prefix, backend, peers, async (cluster, host) => {
       const started = Date.now();
-      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix), agentEnv);
+      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
       await timeConvergence(cluster, host, agent.child.pid!, peers, started, toEnv, toProgrammed);
       if (backend === 'vxlan') {
         const neighs = countLines(host, ['ip', 'neigh', 'show', 'dev', 'flannel.1', 'nud', 'permanent']);
@@ -280,7 +276,7 @@ async function kubeAtScale(peers: number): Promise<void> {
       writeFileSync(kubeconfig, api.kubeconfig());
       writeFileSync(netConf, JSON.stringify({ Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } }));
       const started = Date.now();
-      const agent = cluster.startAgent(host, 'bench', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', netConf, '--iface', '172.30.0.1'], { NODE_NAME: 'bench', ...agentEnv });
+      const agent = cluster.startAgent(host, 'bench', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', netConf, '--iface', '172.30.0.1'], { NODE_NAME: 'bench'});
       const pid = agent.child.pid!;
       // The API server shares this process with the polling, whose short synchronous reads delay
       // it a little: the figure errs on the slow side.
@@ -346,7 +342,7 @@ async function burst(mode: 'one by one' | 'in 5 transactions'): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/b${r}`;
     await onBenchHost(prefix, 'vxlan', 0, async (cluster, host) => {
-      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix), agentEnv);
+      const agent = cluster.startAgent(host, 'bench', agentArgs(prefix));
       await waitUntil(() => exists(cluster.subnetFile(host, 'bench')), 20_000);
       await sleep(300);
       const client = cluster.etcd.client();
@@ -392,7 +388,7 @@ async function steadyState(): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/steady${r}`;
     await onBenchHost(prefix, 'vxlan', steadyPeers, async (cluster, host) => {
-      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix), agentEnv).child.pid!;
+      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
       await waitUntil(() => peerRouteCount(pid) >= steadyPeers, 60_000, 50);
       await sleep(2_000);
       const before = procStats(pid);
