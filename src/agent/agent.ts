@@ -169,6 +169,7 @@ function run(parts: AgentParts): RunningAgent {
     nexthops: parts.useNexthops,
     logger,
     onChange: () => reconciler.trigger('kernel changed'),
+    onRestart: () => reconciler.trigger('kernel monitor restarted'),
   });
 
   let rejectFatal: (err: Error) => void = () => undefined;
