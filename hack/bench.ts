@@ -341,6 +341,14 @@ function exists(path: string): boolean {
   }
 }
 
+/** Starts the agent, waits until it routes all `peers`, then `settleMs` more; returns its pid. */
+async function programmedAgent(cluster: NetnsCluster, host: Host, prefix: string, peers: number, settleMs: number): Promise<number> {
+  const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
+  await waitUntil(() => peerRouteCount(pid) >= peers, 60_000, 50);
+  await sleep(settleMs);
+  return pid;
+}
+
 /**
  * A burst of single writes into a running agent that already routes `existing` peers: last
  * write → all programmed, leases lost, and the highest RSS sampled while it is absorbed.
@@ -352,9 +360,7 @@ async function burst(mode: 'one by one' | 'in 5 transactions'): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/b${r}`;
     await onBenchHost(prefix, 'vxlan', burstExisting, async (cluster, host) => {
-      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
-      await waitUntil(() => peerRouteCount(pid) >= burstExisting, 60_000, 50);
-      await sleep(1000);
+      const pid = await programmedAgent(cluster, host, prefix, burstExisting, 1000);
       let highest = procStats(pid).rssMb;
       const sampler = setInterval(() => (highest = Math.max(highest, procStats(pid).rssMb)), 50);
       const client = cluster.etcd.client();
@@ -395,9 +401,7 @@ async function oneLeaseAdded(): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/one${r}`;
     await onBenchHost(prefix, 'vxlan', burstExisting, async (cluster, host) => {
-      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
-      await waitUntil(() => peerRouteCount(pid) >= burstExisting, 60_000, 50);
-      await sleep(1000);
+      const pid = await programmedAgent(cluster, host, prefix, burstExisting, 1000);
       const client = cluster.etcd.client();
       try {
         for (let k = 0; k < oneLeaseAdds; k++) {
@@ -441,9 +445,7 @@ async function steadyState(): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/steady${r}`;
     await onBenchHost(prefix, 'vxlan', steadyPeers, async (cluster, host) => {
-      const pid = cluster.startAgent(host, 'bench', agentArgs(prefix)).child.pid!;
-      await waitUntil(() => peerRouteCount(pid) >= steadyPeers, 60_000, 50);
-      await sleep(2_000);
+      const pid = await programmedAgent(cluster, host, prefix, steadyPeers, 2000);
       const before = procStats(pid);
       const samples: number[] = [];
       for (let s = 0; s < steadySeconds; s++) {
