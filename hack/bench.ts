@@ -481,13 +481,25 @@ function iperf(cluster: NetnsCluster, fromNs: string, toNs: string, toIp: string
   return out.end.sum_received.bits_per_second / 1e9;
 }
 
+/**
+ * wireguard runs as the userspace wireguard-go here (this kernel has no WireGuard module): each
+ * host gets its own key file and its own /run/wireguard, where wireguard-go and `wg` meet.
+ */
+function startDataPlaneAgent(cluster: NetnsCluster, host: Host, backend: Backend | 'wireguard'): void {
+  if (backend !== 'wireguard') {
+    cluster.startAgent(host);
+    return;
+  }
+  cluster.startAgent(host, 'primary', [], { WIREGUARD_KEY_FILE: join(host.dir, 'wgkey') }, { '/run/wireguard': join(host.dir, 'run-wireguard') });
+}
+
 async function dataPlane(): Promise<void> {
-  const results: Record<string, number[]> = { underlay: [], vxlan: [], 'host-gw': [] };
-  for (const backend of ['vxlan', 'host-gw'] as const) {
+  const results: Record<string, number[]> = { underlay: [], vxlan: [], 'host-gw': [], wireguard: [] };
+  for (const backend of ['vxlan', 'host-gw', 'wireguard'] as const) {
     const cluster = await NetnsCluster.create([2]);
     try {
       await cluster.writeNetworkConfig('/weft/primary', { Network: '10.244.0.0/16', Backend: { Type: backend } });
-      for (const host of cluster.hosts) cluster.startAgent(host);
+      for (const host of cluster.hosts) startDataPlaneAgent(cluster, host, backend);
       const pods = [];
       for (const host of cluster.hosts) pods.push(await cluster.addPod(host));
       await waitUntil(() => cluster.hosts.every((h) => weftRouteCount(h) === 1), 10_000, 20);
@@ -502,9 +514,13 @@ async function dataPlane(): Promise<void> {
   record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'host-to-host underlay', values: results['underlay']!, unit: 'Gbit/s' });
   record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'pod-to-pod vxlan', values: results['vxlan']!, unit: 'Gbit/s' });
   record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'pod-to-pod host-gw', values: results['host-gw']!, unit: 'Gbit/s' });
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'pod-to-pod wireguard (userspace wireguard-go)', values: results['wireguard']!, unit: 'Gbit/s' });
   const underlay = summary(results['underlay']!).median;
   record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'vxlan / underlay', values: results['vxlan']!.map((v) => v / underlay), unit: '×', target: { op: 'ge', value: 0.5 } });
   record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'host-gw / underlay', values: results['host-gw']!.map((v) => v / underlay), unit: '×' });
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'wireguard / underlay', values: results['wireguard']!.map((v) => v / underlay), unit: '×' });
+  const vxlan = summary(results['vxlan']!).median;
+  record({ scenario: 'data plane (veth, iperf3 TCP)', metric: 'wireguard / vxlan', values: results['wireguard']!.map((v) => v / vxlan), unit: '×' });
 }
 
 /** CNI ADD as a runtime runs it: weft's plugin executable, delegating to bridge + host-local. */

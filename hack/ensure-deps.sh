@@ -2,6 +2,7 @@
 # Installs the system packages and npm dependencies weft's tests and demo use, only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash hack/require-node.sh
 
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
@@ -13,6 +14,10 @@ command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v go >/dev/null 2>&1 || need+=(golang-go)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+# The wireguard backend: `wg` configures devices; wireguard-go makes them where the kernel has no module.
+command -v wg >/dev/null 2>&1 || need+=(wireguard-tools)
+command -v wireguard-go >/dev/null 2>&1 || need+=(wireguard-go)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 
 if ((${#need[@]})); then

@@ -17,7 +17,7 @@ import { startFirewall } from './firewall.js';
 import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
-import { type ReconcileResult, Reconciler } from './reconciler.js';
+import { type ReconcileResult, Reconciler, programmedKernel } from './reconciler.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
 
 export { DATASTORE_STALE_MS } from './readiness.js';
@@ -76,7 +76,7 @@ export async function startAgent(
       lastContact: () => progress.datastore?.lastContact() ?? 0,
       leased: () => progress.lease !== undefined,
       subnetFileWritten: () => progress.subnetFileWritten,
-      reconciledPasses: () => progress.reconciler?.completedPasses ?? 0,
+      reconciledPasses: () => progress.reconciler?.programmingPasses ?? 0,
     });
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
   const health =
@@ -112,7 +112,12 @@ async function bringUp(
   try {
     const config = await datastore.readNetworkConfig(signal);
     logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
-    const backend = await activateBackend(config.backend, { extLink: externalLinkOf(ext), kernel: deps.kernel });
+    const backend = await activateBackend(config.backend, {
+      extLink: externalLinkOf(ext),
+      network: config.network,
+      kernel: deps.kernel,
+      ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
+    });
     logger.info('backend ready', { type: backend.type, ...backend.summary });
     const previousSubnet = await readPreviousSubnet(options.subnetFile);
     const lease = await datastore.acquire(
@@ -154,10 +159,10 @@ async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backe
 function run(parts: AgentParts): RunningAgent {
   const { options, config, ext, backend, lease, deps, metrics, logger } = parts;
   const link = externalLinkOf(ext);
-  const reconciler = new Reconciler({
+  const reconciler: Reconciler = new Reconciler({
     kernel: deps.kernel,
     plan: () => {
-      const peers = lease.peers();
+      const peers = reconciler.admitPeers(lease.peers());
       return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
     },
     scope: { network: config.network, extLink: link.name, useNexthops: parts.useNexthops },
@@ -189,11 +194,14 @@ function run(parts: AgentParts): RunningAgent {
     reconciler.trigger('leases changed');
   });
   reconciler.on('reconciled', (result: ReconcileResult) => {
-    metrics.peers.set({ backend: backend.type }, result.peers);
+    // Held-back peers are valid leases too; the pass only left them out of its plan.
+    metrics.peers.set({ backend: backend.type }, result.peers + result.heldBack);
     metrics.reconcileDuration.observe(result.durationMs / 1000);
+    metrics.peersNotRouted.set(result.skipped);
     metrics.kernelOperations.inc({ result: 'applied' }, result.applied);
     metrics.kernelOperations.inc({ result: 'failed' }, result.failed);
-    const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
+    metrics.peersHeldBack.set(result.heldBack);
+    const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'kernel monitor restarted' || r === 'resync');
     if (unprompted && result.applied > 0) metrics.driftRepairs.inc();
   });
   lease.on('own-lease', (own) => {
@@ -230,7 +238,14 @@ function run(parts: AgentParts): RunningAgent {
       });
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
-  reconciler.once('reconciled', () => void lease.dataPlaneReady());
+  // NetworkUnavailable is cleared by the first pass that programmed the kernel, not by one in
+  // which every operation failed.
+  const onFirstProgramming = (result: ReconcileResult): void => {
+    if (!programmedKernel(result)) return;
+    reconciler.off('reconciled', onFirstProgramming);
+    void lease.dataPlaneReady();
+  };
+  reconciler.on('reconciled', onFirstProgramming);
   reconciler.start();
 
   return {

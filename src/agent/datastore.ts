@@ -4,9 +4,15 @@ import { type AgentNetworkConfig, parseNetworkConfig } from '../backend/registry
 import type { ExternalInterface } from '../net/externalInterface.js';
 import { createEtcdClient } from '../subnet/etcd/client.js';
 import { EtcdDatastore } from '../subnet/etcd/etcdSubnetManager.js';
+import type { UnderlayFacts } from '../subnet/lease.js';
 import type { Datastore } from '../subnet/subnetManager.js';
 import { ConfigError } from '../util/errors.js';
 import type { AgentMetrics } from './metrics.js';
+
+/** What validation checks a peer's PublicIP against: no host of ours, nor the segment's network or broadcast address. */
+export function underlayFacts(ext: ExternalInterface): UnderlayFacts {
+  return { subnet: ext.ifaceSubnet, ownAddresses: [...new Set([ext.publicIP, ext.ifaceAddress])] };
+}
 
 /** The datastore the flags name: etcd, or the Kubernetes API with --kube-subnet-mgr. */
 export async function openDatastore(options: AgentOptions, ext: ExternalInterface, metrics: AgentMetrics, logger: Logger): Promise<Datastore<AgentNetworkConfig>> {
@@ -15,6 +21,8 @@ export async function openDatastore(options: AgentOptions, ext: ExternalInterfac
     parseConfig: parseNetworkConfig,
     // A peer claiming the underlay's own subnet would reroute host-to-host traffic into a tunnel.
     forbiddenSubnets: [ext.ifaceSubnet],
+    // A peer whose PublicIP is no host on the underlay would fail in the kernel on every pass.
+    underlay: underlayFacts(ext),
     onDatastoreError: () => metrics.datastoreErrors.inc(),
     onInvalidLease: () => metrics.invalidLeases.inc(),
     onWatchRestart: (reason: string) => metrics.watchRestarts.inc({ reason }),

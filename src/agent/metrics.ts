@@ -14,6 +14,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly peersHeldBack = new Gauge({
+    name: 'weft_peers_held_back',
+    help: 'Valid peers left out of the kernel for now because it keeps refusing their entries (retried with backoff).',
+    registers: [this.registry],
+  });
+
   readonly reconcileDuration = new Histogram({
     name: 'weft_reconcile_duration_seconds',
     help: 'Time of one reconcile pass: plan, read the kernel, diff, apply.',
@@ -31,6 +37,12 @@ export class AgentMetrics {
   readonly driftRepairs = new Counter({
     name: 'weft_drift_repairs_total',
     help: 'Reconcile passes started by a kernel change or a resync that had to change kernel state.',
+    registers: [this.registry],
+  });
+
+  readonly peersNotRouted = new Gauge({
+    name: 'weft_peers_not_routed',
+    help: 'Valid peer leases the backend skipped at the last pass (e.g. a duplicate WireGuard key, an endpoint inside the pod network).',
     registers: [this.registry],
   });
 

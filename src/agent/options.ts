@@ -24,5 +24,7 @@ export interface AgentOptions {
   readonly kubeApiUrl?: string;
   readonly kubeAnnotationPrefix: string;
   readonly netConfigPath: string;
+  /** The wireguard backend's private key file (WIREGUARD_KEY_FILE, as in Flannel). */
+  readonly wireguardKeyFile?: string;
   readonly verbosity: number;
 }

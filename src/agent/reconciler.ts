@@ -4,14 +4,28 @@ import type { DesiredState } from '../backend/desiredState.js';
 import { type OwnershipScope, diffKernelState } from '../backend/diff.js';
 import { planIsEmpty } from '../kernel/kernelPlan.js';
 import { errorMessage } from '../util/errors.js';
-import type { KernelPort } from '../kernel/kernelPort.js';
+import type { ApplyResult, KernelPort } from '../kernel/kernelPort.js';
 import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
+import { PeerBackoff, type PeerIdentity } from './peerBackoff.js';
+
+/**
+ * False for a pass in which every kernel operation failed: it programmed nothing to route over
+ * (without CAP_NET_ADMIN not even the device can be created). A pass with some failures still
+ * programmed the rest, and its failures are retried.
+ */
+export function programmedKernel(result: ReconcileResult): boolean {
+  return result.failed === 0 || result.applied > 0;
+}
 
 export interface ReconcileResult {
   readonly applied: number;
   readonly failed: number;
   readonly durationMs: number;
   readonly peers: number;
+  /** Peers left out of the plan because the kernel keeps refusing their entries. */
+  readonly heldBack: number;
+  /** Valid leases the backend could not route (a duplicate WireGuard key, say). */
+  readonly skipped: number;
   /** What asked for this pass ('leases changed', 'kernel changed', 'resync', …). */
   readonly reasons: readonly string[];
 }
@@ -68,9 +82,20 @@ export class Reconciler extends EventEmitter {
   private stopped = false;
   private readonly skipReports = new ReportOncePerKey();
   private passes = 0;
+  private readonly backoff: PeerBackoff;
+  private programming = 0;
 
   constructor(private readonly options: ReconcilerOptions) {
     super();
+    this.backoff = new PeerBackoff({ logger: options.logger, onRelease: () => this.trigger('peer backoff over') });
+  }
+
+  /**
+   * For plan(): the peers to plan in this pass, leaving out those whose kernel operations keep
+   * failing (see PeerBackoff). The pass's failures are charged to the peers admitted here.
+   */
+  admitPeers<P extends PeerIdentity>(peers: readonly P[]): P[] {
+    return this.backoff.admit(peers);
   }
 
   start(): void {
@@ -83,6 +108,7 @@ export class Reconciler extends EventEmitter {
     clearTimeout(this.timer);
     clearTimeout(this.resyncTimer);
     clearTimeout(this.retryTimer);
+    this.backoff.stop();
   }
 
   private scheduleResync(): void {
@@ -96,9 +122,14 @@ export class Reconciler extends EventEmitter {
     this.resyncTimer.unref();
   }
 
-  /** Number of completed passes, for readiness ("reconciled at least once"). */
+  /** Number of completed passes. */
   get completedPasses(): number {
     return this.passes;
+  }
+
+  /** Completed passes that programmed the kernel (see programmedKernel), for readiness. */
+  get programmingPasses(): number {
+    return this.programming;
   }
 
   trigger(reason: string): void {
@@ -122,6 +153,7 @@ export class Reconciler extends EventEmitter {
       this.again = false;
       try {
         const result = await this.reconcileOnce();
+        if (result && programmedKernel(result)) this.programming++;
         if (result) this.emit('reconciled', result);
         if (result && result.failed > 0) this.retrySoon();
       } catch (err) {
@@ -147,23 +179,26 @@ export class Reconciler extends EventEmitter {
     const { desired, peers } = planned;
     this.reportSkipped(desired.skipped);
     const plannedAt = performance.now();
-    const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops);
+    const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops, desired.wireguard?.map((w) => w.name));
     const read = performance.now();
     const plan = diffKernelState(desired, actual, this.options.scope);
     const diffed = performance.now();
     let applied = 0;
-    let failed = 0;
+    let failures: ApplyResult['failures'] = [];
     if (!planIsEmpty(plan)) {
       const result = await this.options.kernel.apply(plan);
       const done = performance.now();
       applied = result.applied;
-      failed = result.failures.length;
+      failures = result.failures;
+      const failed = failures.length;
+      for (const notice of result.notices ?? []) this.options.logger.warn(notice);
       for (const failure of result.failures.slice(0, 10)) {
         this.options.logger.warn('kernel operation failed', { command: failure.command, error: failure.error });
       }
       this.options.logger.info('kernel state reconciled', {
         device: plan.device.length,
         fdb: plan.fdb.length,
+        ...(plan.wireguard ? { wireguard: plan.wireguard.filter((w) => w.create || w.config || w.link.length > 0).length } : {}),
         ip: plan.ip.length,
         failed,
         peers,
@@ -175,8 +210,17 @@ export class Reconciler extends EventEmitter {
         },
       });
     }
+    this.backoff.afterPass(failures);
     this.passes++;
-    return { applied, failed, durationMs: performance.now() - started, peers, reasons };
+    return {
+      applied,
+      failed: failures.length,
+      durationMs: performance.now() - started,
+      peers,
+      heldBack: this.backoff.heldCount(),
+      skipped: desired.skipped.length,
+      reasons,
+    };
   }
 
   /** Says once per peer and reason why a valid lease is not routed, not on every pass. */

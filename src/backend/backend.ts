@@ -26,6 +26,12 @@ export interface BackendDefinition<C extends BackendSelection, D> {
 
 export interface BackendEnvironment {
   readonly extLink: ExternalLink;
+  /** The pod network (Network). */
+  readonly network: Ipv4Subnet;
+  /** Where the wireguard backend keeps its private key (WIREGUARD_KEY_FILE); Flannel's default otherwise. */
+  readonly wireguardKeyFile?: string;
+  /** `weft status`: read what a backend keeps on disk, never create it. */
+  readonly inspectOnly?: boolean;
   /** Read-only use: what a previous run left in the kernel. */
   readonly kernel: Pick<KernelPort, 'read'>;
 }

@@ -1,9 +1,10 @@
+import type { Secret } from '../util/secret.js';
 import type { ExternalLink } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet, ipv4ToNumber, parseIpv4, subnetContainsAddress } from '../net/ipv4.js';
 
 /**
  * The kernel state a backend wants, in the vocabulary the diff (diff.ts) understands: a device,
- * routes, neighbours and FDB entries. Backends produce it; the diff turns it into batch lines.
+ * routes, neighbours and FDB entries, WireGuard devices with their peers. Backends produce it; the diff turns it into batch lines.
  */
 export interface DesiredVxlanDevice {
   readonly name: string;
@@ -33,8 +34,35 @@ export interface SkippedPeer {
   readonly reason: string;
 }
 
+/** A WireGuard peer: its key, where to reach it, and the subnets it may send and receive. */
+export interface DesiredWireguardPeer {
+  readonly publicKey: string;
+  /** "a.b.c.d:port". */
+  readonly endpoint: string;
+  readonly allowedIps: readonly string[];
+}
+
+/** A WireGuard device and its whole configuration, which one `wg syncconf` applies. */
+export interface DesiredWireguardDevice {
+  readonly name: string;
+  readonly mtu: number;
+  /** The lease's network address as /32. */
+  readonly address: string;
+  readonly listenPort: number;
+  /** Absent only where `weft status` found no key file: status reads, it never applies. */
+  readonly privateKey?: Secret;
+  /** The private key's public half: what the device reports when its key is ours. */
+  readonly publicKey: string;
+  readonly presharedKey?: Secret;
+  /** Seconds; 0 is off. */
+  readonly keepalive: number;
+  readonly peers: readonly DesiredWireguardPeer[];
+}
+
 export interface DesiredState {
   readonly device?: DesiredVxlanDevice;
+  /** WireGuard devices, one per family in Flannel's separate mode (IPv4 only for now). */
+  readonly wireguard?: readonly DesiredWireguardDevice[];
   readonly routes: readonly DesiredRoute[];
   readonly neighs: ReadonlyArray<{ readonly dst: string; readonly lladdr: string }>;
   readonly fdb: ReadonlyArray<{ readonly mac: string; readonly dst: string }>;
@@ -57,8 +85,13 @@ export function peerRoute(subnet: Ipv4Subnet, gateway: string, dev: string, onli
 
 /** Is the peer on our L2 segment, so that it can be a gateway directly (host-gw, DirectRouting)? */
 export function onSegment(extLink: ExternalLink, publicIP: string): boolean {
-  const address = parseIpv4(publicIP);
-  return address !== undefined && subnetContainsAddress(extLink.subnet, ipv4ToNumber(address));
+  return holdsAddress(extLink.subnet, publicIP);
+}
+
+/** Does `subnet` contain the address `text` (a peer's PublicIP, say)? */
+export function holdsAddress(subnet: Ipv4Subnet, text: string): boolean {
+  const address = parseIpv4(text);
+  return address !== undefined && subnetContainsAddress(subnet, ipv4ToNumber(address));
 }
 
 /** The route to a peer on our segment: straight via its PublicIP over the external link. */

@@ -2,6 +2,7 @@ import { type Ipv4Subnet, parseIpv4Cidr, subnetContainsSubnet } from '../net/ipv
 import { type ActualState, type KernelNexthop, type KernelRoute, WEFT_ROUTE_PROTOCOL } from '../kernel/kernelState.js';
 import type { KernelPlan } from '../kernel/kernelPlan.js';
 import type { DesiredState, DesiredVxlanDevice } from './desiredState.js';
+import { diffWireguard } from './diffWireguard.js';
 
 /** What weft may touch: routes of its protocol inside its Network, on its device or the external link. */
 export interface OwnershipScope {
@@ -15,9 +16,9 @@ export interface OwnershipScope {
   readonly useNexthops: boolean;
 }
 
-function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, deviceName: string | undefined): boolean {
+function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, ownDevices: ReadonlySet<string | undefined>): boolean {
   const inNetwork = subnetContainsSubnet(scope.network, { address: nexthop.id, prefixLength: 32 });
-  return inNetwork && (nexthop.dev === scope.extLink || nexthop.dev === deviceName);
+  return inNetwork && (nexthop.dev === scope.extLink || ownDevices.has(nexthop.dev));
 }
 
 const ZERO_MAC = '00:00:00:00:00:00';
@@ -30,10 +31,10 @@ function keyed<T, K, V>(items: readonly T[], key: (item: T) => K, value: (item: 
   return map;
 }
 
-function ownsRoute(route: KernelRoute, scope: OwnershipScope, deviceName: string | undefined): boolean {
+function ownsRoute(route: KernelRoute, scope: OwnershipScope, ownDevices: ReadonlySet<string | undefined>): boolean {
   const parsed = parseIpv4Cidr(route.dst);
   if (!parsed.ok || !subnetContainsSubnet(scope.network, parsed.subnet)) return false;
-  return route.dev === scope.extLink || route.dev === deviceName;
+  return route.dev === scope.extLink || ownDevices.has(route.dev);
 }
 
 function sameNextHop(a: { gateway?: string; dev: string; onlink: boolean }, b: { gateway?: string; dev: string; onlink: boolean }): boolean {
@@ -94,8 +95,12 @@ function planDevice(desired: DesiredVxlanDevice, actual: ActualState['device']):
 export function diffKernelState(desired: DesiredState, actual: ActualState, scope: OwnershipScope): KernelPlan {
   const deviceName = desired.device?.name;
   const { lines: device, recreated } = desired.device ? planDevice(desired.device, actual.device) : { lines: [], recreated: false };
-  // A recreated device starts empty: everything that hung off the old one is gone.
-  const actualRoutes = recreated ? actual.routes.filter((r) => r.dev !== deviceName) : actual.routes;
+  const wireguard = desired.wireguard ? diffWireguard(desired.wireguard, actual.wireguard ?? []) : undefined;
+  // Routes on weft's own devices are weft's to delete; a WireGuard device is one of them.
+  const ownDevices = new Set([deviceName, ...(desired.wireguard ?? []).map((w) => w.name)]);
+  // A created or recreated device starts empty: everything that hung off the old one is gone.
+  const emptied = new Set([...(recreated ? [deviceName] : []), ...(wireguard ?? []).filter((w) => w.create).map((w) => w.name)]);
+  const actualRoutes = emptied.size > 0 ? actual.routes.filter((r) => !emptied.has(r.dev)) : actual.routes;
   const actualNeighs = recreated ? [] : actual.neighs.filter((n) => n.permanent);
   const actualFdb = recreated ? [] : actual.fdb.filter((f) => f.dst !== undefined && f.mac !== ZERO_MAC);
 
@@ -125,15 +130,15 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
   // destination and metric, so it moves the route in place. The cheap test comes first: on a
   // converged host every route is wanted, and none needs its destination parsed.
   for (const route of actualRoutes) {
-    if (!wanted.has(route.dst) && ownsRoute(route, scope, deviceName)) ip.push(routeDelLine(route));
+    if (!wanted.has(route.dst) && ownsRoute(route, scope, ownDevices)) ip.push(routeDelLine(route));
   }
-  const actualNexthops = recreated ? actual.nexthops.filter((n) => n.dev !== deviceName) : actual.nexthops;
+  const actualNexthops = emptied.size > 0 ? actual.nexthops.filter((n) => !emptied.has(n.dev)) : actual.nexthops;
   const presentNexthops = keyed(actualNexthops, (n) => n.id, (n) => n);
   if (scope.useNexthops) {
     const wantedIds = new Set<number>();
     for (const route of desired.routes) wantedIds.add(route.nexthopId);
     for (const nexthop of actualNexthops) {
-      if (!wantedIds.has(nexthop.id) && ownsNexthop(nexthop, scope, deviceName)) ip.push(`nexthop del id ${nexthop.id}`);
+      if (!wantedIds.has(nexthop.id) && ownsNexthop(nexthop, scope, ownDevices)) ip.push(`nexthop del id ${nexthop.id}`);
     }
   }
   if (deviceName) {
@@ -156,5 +161,5 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
       ip.push(`route replace ${route.dst} ${nextHopText(route)} ${PROTO}`);
     }
   }
-  return { device, fdb, ip };
+  return { device, fdb, ip, ...(wireguard ? { wireguard } : {}) };
 }

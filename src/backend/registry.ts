@@ -4,6 +4,7 @@ import { ConfigError } from '../util/errors.js';
 import type { ActiveBackend, BackendDefinition, BackendEnvironment } from './backend.js';
 import { hostGwBackend } from './hostgw/index.js';
 import { vxlanBackend } from './vxlan/index.js';
+import { wireguardBackend } from './wireguard/index.js';
 
 /**
  * Every backend weft knows, by the name net-conf.json's Backend.Type uses. Adding a backend is a
@@ -13,6 +14,7 @@ import { vxlanBackend } from './vxlan/index.js';
 const BACKENDS = {
   vxlan: vxlanBackend,
   'host-gw': hostGwBackend,
+  wireguard: wireguardBackend,
 };
 
 type Registry = typeof BACKENDS;

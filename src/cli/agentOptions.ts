@@ -43,6 +43,7 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
   const ifaceCanReach = str(raw, 'ifaceCanReach');
   const publicIp = str(raw, 'publicIp');
   const nodeName = env['NODE_NAME'] || undefined;
+  const wireguardKeyFile = env['WIREGUARD_KEY_FILE'] || undefined;
   return {
     etcd: {
       endpoints,
@@ -70,6 +71,7 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
     ...(kubeApiUrl ? { kubeApiUrl } : {}),
     kubeAnnotationPrefix: String(raw['kubeAnnotationPrefix']),
     netConfigPath: String(raw['netConfigPath']),
+    ...(wireguardKeyFile ? { wireguardKeyFile } : {}),
     verbosity: Number(raw['verbosity']),
   };
 }

@@ -1,4 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
+import type { Logger } from 'winston';
+import type { AgentOptions } from '../agent/options.js';
 import { startAgent } from '../agent/agent.js';
 import { WeftError, errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
@@ -10,6 +13,15 @@ import { formatStatus } from '../status/peerStatus.js';
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or config. */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+
+/**
+ * How long a stop may take from the signal to exit, whatever the datastore does: the kubelet
+ * waits that long on every node of a rollout. etcd3 and gRPC keep timers and calls of their own
+ * after close, so the process exits explicitly rather than waiting for the event loop to drain.
+ */
+const STOP_BOUND_MS = 1_500;
+/** The part of the bound left for the last log lines to reach stderr. */
+const LOG_FLUSH_BOUND_MS = 200;
 
 async function agentMain(argv: readonly string[]): Promise<number> {
   let options;
@@ -26,8 +38,10 @@ async function agentMain(argv: readonly string[]): Promise<number> {
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
       if (signals > 1) {
-        logger.warn('second signal; exiting immediately', { signal });
-        process.exit(EXIT_FAILURE);
+        // The first stop may have closed the log already; then it is about to exit anyway.
+        if (!logger.writableEnded) logger.warn('second signal; exiting immediately', { signal });
+        void flushLog(logger).then(() => process.exit(EXIT_FAILURE));
+        return;
       }
       // Kernel state is left in place on purpose: pods keep talking while the agent restarts.
       logger.info('stopping; kernel state is left in place', { signal });
@@ -37,9 +51,18 @@ async function agentMain(argv: readonly string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  const overdue = stopped.then(() => sleep(STOP_BOUND_MS - LOG_FLUSH_BOUND_MS, undefined, { ref: false })).then(() => {
+    logger.warn('the stop is taking too long (datastore not answering?); exiting anyway', { boundMs: STOP_BOUND_MS });
+    return 0;
+  });
+  const code = await Promise.race([runAgent(options, logger, abort.signal, stopped), overdue]);
+  await flushLog(logger);
+  return code;
+}
 
+async function runAgent(options: AgentOptions, logger: Logger, signal: AbortSignal, stopped: Promise<void>): Promise<number> {
   try {
-    const agent = await startAgent(options, logger, undefined, abort.signal);
+    const agent = await startAgent(options, logger, undefined, signal);
     try {
       await Promise.race([stopped, agent.fatal]);
     } finally {
@@ -47,12 +70,18 @@ async function agentMain(argv: readonly string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    if (abort.signal.aborted) return 0;
+    if (signal.aborted) return 0;
     logger.error('agent failed', { error: errorMessage(err), kind: err instanceof WeftError ? err.code : 'UNEXPECTED' });
     return EXIT_FAILURE;
-  } finally {
-    await new Promise<void>((resolve) => logger.on('finish', resolve).end());
   }
+}
+
+/** Ends the logger once its lines are written, or after a short bound; later lines go nowhere. */
+async function flushLog(logger: Logger): Promise<void> {
+  if (logger.writableEnded) return;
+  const finished = new Promise<void>((resolve) => logger.once('finish', resolve));
+  logger.end();
+  await Promise.race([finished, sleep(LOG_FLUSH_BOUND_MS, undefined, { ref: false })]);
 }
 
 /** `weft status [--json] <agent flags>`: 0 when the kernel matches every peer, 1 otherwise. */
@@ -80,8 +109,7 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   const wantsHelp = rest.includes('-h') || rest.includes('--help');
   if (command === 'agent' && !wantsHelp) {
-    process.exitCode = await agentMain(rest);
-    return;
+    process.exit(await agentMain(rest));
   }
   if (command === 'status' && !wantsHelp) {
     process.exitCode = await statusMain(rest);

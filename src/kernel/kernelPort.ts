@@ -1,16 +1,19 @@
 import type { KernelPlan } from './kernelPlan.js';
 import { type BatchFailure, runBatch } from './iprouteBatch.js';
 import { readActualState } from './kernelReader.js';
+import { applyWireguard } from './wireguard.js';
 import type { ActualState } from './kernelState.js';
 
 export interface ApplyResult {
   readonly applied: number;
   readonly failures: readonly BatchFailure[];
+  /** Things to tell the operator once, such as the userspace WireGuard fallback. */
+  readonly notices?: readonly string[];
 }
 
 /** The reconciler's view of the kernel: read what is there, apply a plan. */
 export interface KernelPort {
-  read(vxlanDevice: string | undefined, withNexthops: boolean): Promise<ActualState>;
+  read(vxlanDevice: string | undefined, withNexthops: boolean, wireguardDevices?: readonly string[]): Promise<ActualState>;
   apply(plan: KernelPlan): Promise<ApplyResult>;
 }
 
@@ -21,11 +24,13 @@ export const iprouteKernel: KernelPort = {
     // The device must exist before anything hangs off it. FDB entries and the ip batch
     // (neighbours, nexthops, routes) do not depend on each other, so the two run at once: the
     // kernel work of 10000 peers is then spread over two cores.
-    const results = [await runBatch('ip', plan.device)];
+    const wireguard = plan.wireguard ? await applyWireguard(plan.wireguard) : undefined;
+    const results = [...(wireguard ? [wireguard] : []), await runBatch('ip', plan.device)];
     results.push(...(await Promise.all([runBatch('bridge', plan.fdb), runBatch('ip', plan.ip)])));
     return {
       applied: results.reduce((n, r) => n + r.applied, 0),
       failures: results.flatMap((r) => r.failures),
+      ...(wireguard && wireguard.notices.length > 0 ? { notices: wireguard.notices } : {}),
     };
   },
 };

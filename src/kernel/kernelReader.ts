@@ -1,5 +1,7 @@
 import { KernelCommandError } from '../util/errors.js';
 import { runCommand, runJson } from './exec.js';
+import { readWireguardDevice } from './wireguard.js';
+import type { WireguardDeviceState } from './wireguardState.js';
 import { type ActualState, WEFT_ROUTE_PROTOCOL, parseFdb, parseNeighs, parseNexthops, parseRoutes, parseVxlanDevice } from './kernelState.js';
 
 async function readDevice(name: string): Promise<unknown> {
@@ -24,12 +26,17 @@ export async function kernelSupportsNexthops(): Promise<boolean> {
  * short-lived strings and objects, and reading all four at once made each 30 s resync push the
  * agent's heap, and so its RSS, up by about 25 MB.
  */
-export async function readActualState(vxlanDevice: string | undefined, withNexthops: boolean): Promise<ActualState> {
+export async function readActualState(vxlanDevice: string | undefined, withNexthops: boolean, wireguardDevices: readonly string[] = []): Promise<ActualState> {
   const protocol = String(WEFT_ROUTE_PROTOCOL);
   const device = vxlanDevice ? parseVxlanDevice(await readDevice(vxlanDevice)) : undefined;
   const routes = parseRoutes(await runJson(['ip', '-j', '-4', 'route', 'show', 'proto', protocol]));
   const nexthops = withNexthops ? parseNexthops(await runJson(['ip', '-j', '-4', 'nexthop', 'show', 'proto', protocol])) : [];
   const neighs = device ? parseNeighs(await runJson(['ip', '-j', '-4', 'neigh', 'show', 'dev', device.name])) : [];
   const fdb = device ? parseFdb(await runJson(['bridge', '-j', 'fdb', 'show', 'dev', device.name])) : [];
-  return { routes, nexthops, neighs, fdb, ...(device ? { device } : {}) };
+  const wireguard: WireguardDeviceState[] = [];
+  for (const name of wireguardDevices) {
+    const state = await readWireguardDevice(name);
+    if (state) wireguard.push(state);
+  }
+  return { routes, nexthops, neighs, fdb, ...(device ? { device } : {}), ...(wireguardDevices.length > 0 ? { wireguard } : {}) };
 }

@@ -1,4 +1,5 @@
 import { isPlainObject } from '../util/jsonFields.js';
+import type { WireguardDeviceState } from './wireguardState.js';
 
 /** Routes weft installs carry this protocol number: ownership is visible to `ip route` and to us. */
 export const WEFT_ROUTE_PROTOCOL = 87;
@@ -57,6 +58,8 @@ export interface ActualState {
   readonly nexthops: readonly KernelNexthop[];
   readonly neighs: readonly KernelNeigh[];
   readonly fdb: readonly KernelFdbEntry[];
+  /** The WireGuard devices asked for that exist, with what `wg` reads of them. */
+  readonly wireguard?: readonly WireguardDeviceState[];
 }
 
 function str(obj: Record<string, unknown>, key: string): string | undefined {

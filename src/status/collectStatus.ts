@@ -7,6 +7,7 @@ import { iprouteKernel } from '../kernel/kernelPort.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
 import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
+import { underlayFacts } from '../agent/datastore.js';
 import { readEtcdView } from '../subnet/etcd/view.js';
 import type { PeerDataDecoder, PeerLease } from '../subnet/lease.js';
 import { DatastoreError } from '../util/errors.js';
@@ -29,11 +30,18 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   const ext = await discoverExternalInterface(options, kernelHostFacts);
   const extLink = externalLinkOf(ext);
   const forbidden = [ext.ifaceSubnet];
+  const underlay = underlayFacts(ext);
   let backend: ActiveBackend | undefined;
   // The backend is prepared as the agent would (vxlan reads the device's VTEP MAC) once the
   // datastore has said which backend the network uses.
   const decoderFor = async (config: AgentNetworkConfig): Promise<PeerDataDecoder<PeerData>> => {
-    backend = await activateBackend(config.backend, { extLink, kernel: iprouteKernel });
+    backend = await activateBackend(config.backend, {
+      extLink,
+      network: config.network,
+      kernel: iprouteKernel,
+      inspectOnly: true,
+      ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
+    });
     return backend.decodePeerData;
   };
   const view: DatastoreView = options.kubeSubnetMgr
@@ -45,19 +53,20 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
           kubeAnnotationPrefix: options.kubeAnnotationPrefix,
           netConfigPath: options.netConfigPath,
           forbidden,
+          underlay,
           parseConfig: parseNetworkConfig,
         },
         decoderFor,
         logger,
       )
-    : await readEtcdView({ connection: options.etcd, parseConfig: parseNetworkConfig, publicIP: ext.publicIP, forbidden }, decoderFor, logger);
+    : await readEtcdView({ connection: options.etcd, parseConfig: parseNetworkConfig, publicIP: ext.publicIP, forbidden, underlay }, decoderFor, logger);
   if (!backend) throw new DatastoreError('the datastore view was read without its backend');
   const { config, ownSubnet, expiration, peers } = view;
   const useNexthops = await kernelSupportsNexthops();
-  const actual = await readActualState(backend.deviceName, useNexthops);
   const network = formatSubnet(config.network);
   if (!ownSubnet) return { backend: config.backend.type, network, peers: [], skipped: [], healthy: false };
   const desired = backend.plan(ownSubnet, peers);
+  const actual = await readActualState(desired.device?.name, useNexthops, desired.wireguard?.map((w) => w.name));
   const statuses = peerStatuses(peers, desired, actual, useNexthops, backend.peerChecker(desired, actual));
   const device = backend.deviceName ? { name: backend.deviceName, present: actual.device !== undefined, problems: backend.deviceProblems(desired, actual) } : undefined;
   return {

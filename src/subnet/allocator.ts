@@ -1,4 +1,4 @@
-import { type Ipv4Subnet, lastAddress, subnetSize } from '../net/ipv4.js';
+import { type Ipv4Subnet, formatSubnet, lastAddress, subnetSize, subnetsOverlap } from '../net/ipv4.js';
 
 export interface AllocationRange {
   /** Network address of the first leasable subnet. */
@@ -56,6 +56,17 @@ function mergeIntervals(intervals: Array<[number, number]>): Array<[number, numb
     else merged.push([start, end]);
   }
   return merged;
+}
+
+/** The first protected range (the underlay's, say) that `subnet` overlaps: every peer would reject it as ours. */
+export function forbiddenOverlap(subnet: Ipv4Subnet, forbidden: readonly Ipv4Subnet[]): Ipv4Subnet | undefined {
+  return forbidden.find((f) => subnetsOverlap(f, subnet));
+}
+
+/** For an exhaustion error: which protected ranges were left out of the range, if any. */
+export function forbiddenNote(range: AllocationRange, forbidden: readonly Ipv4Subnet[]): string {
+  const within = forbidden.filter((f) => f.address <= range.max + subnetSize(range.subnetLen) - 1 && lastAddress(f) >= range.min);
+  return within.length ? `; ${within.map(formatSubnet).join(', ')} (the underlay) cannot be used` : '';
 }
 
 export function subnetInRange(range: AllocationRange, subnet: Ipv4Subnet): boolean {

@@ -4,8 +4,11 @@ import { isPlainObject, lookupField } from '../util/jsonFields.js';
 import {
   type Ipv4Subnet,
   formatSubnet,
+  ipv4ToNumber,
   isUsableUnicastIpv4,
+  lastAddress,
   parseIpv4,
+  subnetContainsAddress,
   subnetContainsSubnet,
   subnetsEqual,
   subnetsOverlap,
@@ -46,6 +49,14 @@ export type PeerDataDecoder<D> = (backendData: unknown) => DecodeResult<D>;
 
 export type LeaseValidation<D> = { ok: true; lease: PeerLease<D> } | { ok: false; reason: string };
 
+/** What this host knows of its underlay, against which a peer's PublicIP is checked. */
+export interface UnderlayFacts {
+  /** The external interface's subnet: its network and broadcast addresses are no host. */
+  readonly subnet: Ipv4Subnet;
+  /** This host's own addresses (PublicIP, interface address): a peer there would be ourselves. */
+  readonly ownAddresses: readonly string[];
+}
+
 export interface LeaseValidationContext<D> {
   readonly config: NetworkConfig<BackendSelection>;
   readonly decodePeerData: PeerDataDecoder<D>;
@@ -53,6 +64,8 @@ export interface LeaseValidationContext<D> {
   readonly ownSubnet?: Ipv4Subnet;
   /** Subnets no peer may claim, such as the underlay's own. */
   readonly forbidden?: readonly Ipv4Subnet[];
+  /** The underlay as this host sees it; without it only the address class of PublicIP is checked. */
+  readonly underlay?: UnderlayFacts;
   /**
    * Node podCIDRs are sized by kube-controller-manager (--node-cidr-mask-size), not by SubnetLen,
    * so in that mode any length inside Network is a valid claim.
@@ -125,6 +138,8 @@ export function validatePeerClaim<D>(key: string, subnet: Ipv4Subnet, value: str
   if (!publicIP || !isUsableUnicastIpv4(publicIP)) {
     return { ok: false, reason: `PublicIP ${JSON.stringify(attrs.publicIP)} is not a unicast IPv4 address` };
   }
+  const unroutable = unusablePeerAddress(publicIP, ctx);
+  if (unroutable) return { ok: false, reason: `PublicIP ${publicIP.toString()} ${unroutable}` };
   if (attrs.backendType !== config.backend.type) {
     return {
       ok: false,
@@ -136,6 +151,25 @@ export function validatePeerClaim<D>(key: string, subnet: Ipv4Subnet, value: str
   // A literal, not a spread of shared fields: V8 (Node 20) gives every object built by spreading
   // and then adding keys a map of its own, about 300 bytes per peer and 3 MB at 10000 peers.
   return { ok: true, lease: { key, subnet, publicIP: publicIP.toString(), backendType: attrs.backendType, data: decoded.data } };
+}
+
+/**
+ * Why a unicast PublicIP still cannot be a peer's tunnel endpoint or gateway, or undefined when it
+ * can. The kernel would refuse such a nexthop on every pass (or, for vxlan, send the peer's
+ * traffic into the overlay or to every host on the segment).
+ */
+function unusablePeerAddress<D>(address: ipaddr.IPv4, ctx: LeaseValidationContext<D>): string | undefined {
+  const value = ipv4ToNumber(address);
+  if (subnetContainsAddress(ctx.config.network, value)) return `is inside the pod network ${formatSubnet(ctx.config.network)}`;
+  const underlay = ctx.underlay;
+  if (!underlay) return undefined;
+  if (underlay.ownAddresses.some((own) => parseIpv4(own)?.toString() === address.toString())) return "is this host's own address";
+  // /31 and /32 links have no network or broadcast address (RFC 3021).
+  if (underlay.subnet.prefixLength <= 30) {
+    if (value === underlay.subnet.address) return `is the network address of the underlay ${formatSubnet(underlay.subnet)}`;
+    if (value === lastAddress(underlay.subnet)) return `is the broadcast address of the underlay ${formatSubnet(underlay.subnet)}`;
+  }
+  return undefined;
 }
 
 /** True when the lease value names this address as its PublicIP, the test Flannel uses to find "our" lease. */

@@ -2,6 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DatastoreError } from '../util/errors.js';
 
 /**
+ * How long close() waits, in all, for its steps: etcd3 and the Kubernetes client may wait on a
+ * datastore that no longer answers, and a stop must finish within the kubelet's patience.
+ */
+export const CLOSE_BOUND_MS = 1_000;
+
+/**
  * The life of a datastore connection, shared by both subnet managers and by both phases of each
  * (reading config and acquiring, then keeping the lease): one close for everything, abortable
  * pauses for every retry loop, timers that die with it, and the time of the last answer.
@@ -12,6 +18,8 @@ export class ManagerLifecycle {
   private readonly shutDownSteps: Array<() => Promise<void> | void> = [];
   private closing: Promise<void> | undefined;
   private contactAt = 0;
+
+  constructor(private readonly closeBoundMs = CLOSE_BOUND_MS) {}
 
   get closed(): boolean {
     return this.abort.signal.aborted;
@@ -66,7 +74,10 @@ export class ManagerLifecycle {
     };
   }
 
-  /** Registers work for close(), run in reverse order of registration. */
+  /**
+   * Registers work for close(), run in reverse order of registration. A step still waiting when
+   * the close bound is spent is left behind (its result ignored) and the next one runs.
+   */
   onClose(step: () => Promise<void> | void): void {
     this.shutDownSteps.push(step);
   }
@@ -81,6 +92,13 @@ export class ManagerLifecycle {
     this.abort.abort();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    for (const step of this.shutDownSteps.reverse()) await step();
+    const deadline = Date.now() + this.closeBoundMs;
+    for (const step of this.shutDownSteps.reverse()) {
+      const done = Promise.resolve()
+        .then(step)
+        .catch(() => undefined);
+      const remaining = Math.max(0, deadline - Date.now());
+      await Promise.race([done, sleep(remaining, undefined, { ref: false })]);
+    }
   }
 }

@@ -25,6 +25,7 @@ describeAsRoot('benchmark smoke run', () => {
       'idle, 100 peers',
       'pod-to-pod vxlan',
       'pod-to-pod host-gw',
+      'pod-to-pod wireguard',
       'host-to-host underlay',
     ]) {
       expect(report).toContain(scenario);

@@ -59,6 +59,34 @@ describeAsRoot('host-gw backend across 3 hosts', () => {
   it('writes the external MTU to subnet.env', async () => {
     expect((await cluster.readSubnetEnv(cluster.hosts[0]!))!.get('FLANNEL_MTU')).toBe('1500');
   });
+
+  it('rejects gateways that are no host (underlay broadcast or network address, our own address): logged once, never tried', async () => {
+    const host = cluster.hosts[0]!;
+    const octet = cluster.segments[0]!.octet;
+    const hostile: Record<string, string> = {
+      '10.80.250.0-24': `192.168.${octet}.255`,
+      '10.80.251.0-24': `192.168.${octet}.0`,
+      '10.80.252.0-24': host.ip,
+    };
+    const routesBefore = JSON.stringify(weftRoutes(cluster, host));
+    const client = cluster.etcd.client();
+    for (const [key, publicIP] of Object.entries(hostile)) {
+      await client.put(`/weft/primary/subnets/${key}`).value(JSON.stringify({ PublicIP: publicIP, BackendType: 'host-gw', BackendData: null }));
+    }
+    client.close();
+    const rejected = (log: string, key: string) => log.split('\n').filter((l) => l.includes('ignoring invalid lease') && l.includes(`"key":"${key}"`));
+    await waitFor(async () => {
+      const log = await cluster.agentLog(host);
+      return Object.keys(hostile).every((key) => rejected(log, key).length === 1);
+    }, 5_000);
+    // Several resync-free seconds: before, the kernel refused such a nexthop on every pass.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const log = await cluster.agentLog(host);
+    for (const key of Object.keys(hostile)) expect([key, rejected(log, key).length]).toEqual([key, 1]);
+    expect(log).not.toContain('kernel operation failed');
+    expect(JSON.stringify(weftRoutes(cluster, host))).toBe(routesBefore);
+    expect(cluster.ping(pods[0]!, pods[1]!.ip)).toBe(true);
+  });
 });
 
 describeAsRoot('DirectRouting across two underlay segments joined by a router', () => {

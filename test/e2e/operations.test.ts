@@ -129,6 +129,11 @@ describeAsRoot('operating weft', () => {
       '10.130.250.0-24': lease('255.255.255.255'),
       '10.130.251.0-24': lease('192.168.250.13', { VtepMAC: '01:00:5e:00:00:01' }),
       '10.130.252.0-24': lease('192.168.250.14', { VNI: 7 }),
+      // no host on the underlay: its broadcast and network addresses, this host, a pod address
+      '10.130.253.0-24': lease(`192.168.${cluster.segments[0]!.octet}.255`),
+      '10.130.254.0-24': lease(`192.168.${cluster.segments[0]!.octet}.0`),
+      '10.130.249.0-24': lease(host.ip),
+      '10.130.248.0-24': lease('10.130.7.7'),
     };
     const client = cluster.etcd.client();
     for (const [key, value] of Object.entries(hostile)) await client.put(`/weft/primary/subnets/${key}`).value(value);

@@ -62,8 +62,13 @@ export class EtcdServer {
     return server;
   }
 
-  /** (Re)starts the process on the same data dir and port. */
+  /** (Re)starts the process on the same data dir and port; thaws it if it is only frozen. */
   async resume(): Promise<void> {
+    const running = this.process;
+    if (running && running.exitCode === null && running.signalCode === null) {
+      this.thaw();
+      return;
+    }
     this.output = '';
     const child = spawn('etcd', this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
@@ -107,7 +112,17 @@ export class EtcdServer {
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
+    child.kill('SIGCONT');
     await exited;
+  }
+
+  /** Freezes the process (SIGSTOP): connections stay open and every call hangs, as on a wedged host. */
+  freeze(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.process?.kill('SIGCONT');
   }
 
   async stop(): Promise<void> {

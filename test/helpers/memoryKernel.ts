@@ -199,6 +199,7 @@ export class MemoryKernel implements KernelPort {
   private readonly holds = new Map<'read' | 'apply', { arrive: () => void; gate: Promise<void> }>();
   private readonly throwsNext = new Map<'read' | 'apply', Error>();
   private refuseNext: Refusal | undefined;
+  private refuseAlways: Refusal | undefined;
 
   constructor(preset: readonly PresetLink[]) {
     for (const link of preset) {
@@ -226,7 +227,7 @@ export class MemoryKernel implements KernelPort {
     this.applies++;
     await this.passGate('apply');
     this.throwIfArmed('apply');
-    const refuse = this.refuseNext;
+    const refuse = this.refuseNext ?? this.refuseAlways;
     this.refuseNext = undefined;
     // The same batches, in the same order, as the iproute2 port runs them.
     const failures = [
@@ -292,6 +293,11 @@ export class MemoryKernel implements KernelPort {
   /** In the next apply, lines that `match` are refused with `error` and change nothing. */
   refuseLinesNextApply(match: (line: string) => boolean, error = 'RTNETLINK answers: Operation not permitted'): void {
     this.refuseNext = { match, error };
+  }
+
+  /** Until called again without arguments, lines that `match` are refused in every apply. */
+  refuseLinesFromNowOn(match?: (line: string) => boolean, error = 'RTNETLINK answers: Network is unreachable'): void {
+    this.refuseAlways = match ? { match, error } : undefined;
   }
 
   private async passGate(call: 'read' | 'apply'): Promise<void> {

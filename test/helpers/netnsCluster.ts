@@ -68,6 +68,26 @@ export interface Host {
   pods: Pod[];
 }
 
+/**
+ * Directories a host's processes see in place of the machine's, as `target -> source`. Every
+ * host namespace shares this machine's file system; wireguard-go and `wg` meet at
+ * /run/wireguard/<dev>.sock, so hosts with a device of the same name each need their own.
+ */
+export type HostBinds = Readonly<Record<string, string>>;
+
+/**
+ * argv that runs `argv` inside the host namespace with `binds` mounted. `ip netns exec` gives
+ * the command a mount namespace of its own, so the bind mounts stay private to it and to the
+ * processes it starts.
+ */
+export function inHost(host: Host, argv: readonly string[], binds: HostBinds = {}): string[] {
+  const entries = Object.entries(binds);
+  if (entries.length === 0) return ['ip', 'netns', 'exec', host.ns, ...argv];
+  const mounts = entries.map((_, i) => `mkdir -p "$${2 * i + 1}" "$${2 * i + 2}" && mount --bind "$${2 * i + 2}" "$${2 * i + 1}"`).join(' && ');
+  const shifts = entries.map(() => 'shift 2').join('; ');
+  return ['ip', 'netns', 'exec', host.ns, 'sh', '-c', `${mounts} && ${shifts} && exec "$@"`, 'sh', ...entries.flat(), ...argv];
+}
+
 export interface NetworkSpec {
   /** Name used for file names and the etcd prefix, e.g. "primary". */
   readonly name: string;
@@ -213,7 +233,7 @@ export class NetnsCluster {
    * carries the Node and malloc settings the image uses. `env` adds to the test's environment
    * (e.g. NODE_NAME).
    */
-  startAgent(host: Host, network = 'primary', extraArgs: readonly string[] = [], env: Record<string, string> = {}): AgentProcess {
+  startAgent(host: Host, network = 'primary', extraArgs: readonly string[] = [], env: Record<string, string> = {}, binds: HostBinds = {}): AgentProcess {
     const logPath = join(host.dir, `agent-${network}.log`);
     const args = [
       AGENT_BIN,
@@ -225,7 +245,8 @@ export class NetnsCluster {
       '--subnet-file', this.subnetFile(host, network),
       ...extraArgs,
     ];
-    const child = spawn('ip', ['netns', 'exec', host.ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const [file, ...argv] = inHost(host, args, binds);
+    const child = spawn(file!, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const log = createWriteStream(logPath, { flags: 'a' });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
@@ -321,7 +342,7 @@ export class NetnsCluster {
    * Pings in the background while the test does something else; resolves with ping's own
    * counts. `limit` is either a packet count (`-c`) or a deadline in seconds (`-w`).
    */
-  pingInBackground(from: Pod, to: string, intervalSeconds: number, limit: { count: number } | { seconds: number }): Promise<{ sent: number; received: number }> {
+  pingInBackground(from: Pick<Pod, 'ns'>, to: string, intervalSeconds: number, limit: { count: number } | { seconds: number }): Promise<{ sent: number; received: number }> {
     const bound = 'count' in limit ? ['-c', String(limit.count)] : ['-w', String(limit.seconds)];
     const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', String(intervalSeconds), ...bound, to], { stdio: ['ignore', 'pipe', 'ignore'] });
     let output = '';
@@ -402,6 +423,13 @@ export class NetnsCluster {
       .split('\n')
       .map((l) => l.split(' ')[0]!)
       .filter((n) => n.startsWith(`${this.tag}-`));
+    // Daemons the agents left behind (wireguard-go outlives its agent, as a kernel device would)
+    // would keep their namespace alive after `ip netns del`.
+    for (const ns of namespaces) {
+      for (const pid of tryRun('ip', ['netns', 'pids', ns]).output.split('\n').filter((p) => /^\d+$/.test(p))) {
+        tryRun('kill', ['-9', pid]);
+      }
+    }
     for (const ns of namespaces) tryRun('ip', ['netns', 'del', ns]);
     tryRun('ip', ['link', 'del', this.rootLink]);
     await this.etcd.stop();

@@ -164,6 +164,36 @@ describe('EtcdDatastore against a real etcd', () => {
     expect(formatSubnet(lease.subnet)).toBe('10.15.0.192/26');
   });
 
+  describe('with an underlay inside Network (forbidden subnets)', () => {
+    // The lower half of Network is the underlay: no peer accepts a lease there.
+    const underlay = cidr('10.20.0.0/17');
+    const lowestFree = () => 0;
+
+    it('never picks a random subnet there', async () => {
+      const config = await writeConfig({ Network: '10.20.0.0/16' });
+      const m = await manager({ forbiddenSubnets: [underlay], random: lowestFree });
+      expect(formatSubnet((await acquire(m, { config, attrs: vxlanAttrs('192.168.0.20') })).ownLease().subnet)).toBe('10.20.128.0/24');
+    });
+
+    it("reuses neither subnet.env's subnet nor our own existing lease there", async () => {
+      const config = await writeConfig({ Network: '10.20.0.0/16' });
+      await admin.put(`${testPrefix}/subnets/10.20.6.0-24`).value(serializeLeaseAttrs(vxlanAttrs('192.168.0.21')));
+      const m = await manager({ forbiddenSubnets: [underlay], random: lowestFree });
+      const lease = await acquire(m, { config, attrs: vxlanAttrs('192.168.0.21'), previousSubnet: cidr('10.20.5.0/24') });
+      expect(formatSubnet(lease.ownLease().subnet)).toBe('10.20.128.0/24');
+      expect((await leaseKeys()).sort()).toEqual(['10.20.128.0-24', '10.20.6.0-24']);
+    });
+
+    it('fails naming both ranges when nothing outside it is left', async () => {
+      const config = await writeConfig({ Network: '10.21.0.0/24', SubnetLen: 26 });
+      const m = await manager({ forbiddenSubnets: [cidr('10.21.0.0/23')] });
+      await expect(acquire(m, { config, attrs: vxlanAttrs('192.168.0.22') })).rejects.toThrow(
+        /no free \/26 left in 10\.21\.0\.0\/24 .*10\.21\.0\.0\/23 \(the underlay\) cannot be used/,
+      );
+      expect(await leaseKeys()).toHaveLength(0);
+    });
+  });
+
   it('fails with SubnetExhaustedError when the range is full', async () => {
     const config = await writeConfig({ Network: '10.16.0.0/24', SubnetLen: 26 });
     const ms = await Promise.all([1, 2, 3].map(() => manager()));

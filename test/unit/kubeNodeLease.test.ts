@@ -108,6 +108,11 @@ describe('own podCIDR', () => {
     expect(() => ownPodCidr(node('me', { podCIDR: '10.96.0.0/24' }), keys, config)).toThrow(/node me spec\.podCIDR: is outside Network 10\.244\.0\.0\/16/);
     expect(() => ownPodCidr(node('me', { podCIDR: 'ten/24' }), keys, config)).toThrow(/node me spec\.podCIDR/);
   });
+  test('overlapping the underlay is an error naming both ranges', () => {
+    expect(() => ownPodCidr(node('me', { podCIDR: '10.244.9.0/24' }), keys, config, [cidr('10.244.0.0/20')])).toThrow(
+      /node me spec\.podCIDR: overlaps the underlay 10\.244\.0\.0\/20.*\(got "10\.244\.9\.0\/24"\)/,
+    );
+  });
 });
 
 describe('published annotations', () => {
@@ -146,5 +151,12 @@ describe('subnet claims (annotations mode)', () => {
     expect(chooseSubnetClaim(secondary, others, [cidr('10.50.0.64/26')], () => 0)).toEqual(cidr('10.50.0.128/26'));
     const full = [...others, { node: 'c', subnet: cidr('10.50.0.128/26') }, { node: 'd', subnet: cidr('10.50.0.192/26') }];
     expect(chooseSubnetClaim(secondary, full, [])).toBeUndefined();
+  });
+
+  test('never claims inside the underlay, whether kept, from subnet.env or picked at random', () => {
+    const underlay = [cidr('10.50.0.0/25')];
+    expect(chooseSubnetClaim(secondary, [], [cidr('10.50.0.64/26')], () => 0, underlay)).toEqual(cidr('10.50.0.128/26'));
+    const rest = [{ node: 'c', subnet: cidr('10.50.0.128/26') }, { node: 'd', subnet: cidr('10.50.0.192/26') }];
+    expect(chooseSubnetClaim(secondary, rest, [], () => 0, underlay)).toBeUndefined();
   });
 });

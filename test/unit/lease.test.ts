@@ -89,6 +89,37 @@ describe('validatePeerLease', () => {
     if (!result.ok) expect(result.reason).toMatch(reason);
   });
 
+  describe('a PublicIP that is no host on the underlay', () => {
+    const underlay = { subnet: cidr('192.168.64.0/24'), ownAddresses: ['192.168.64.2'] };
+    const check = (publicIP: string, config = hostGwConfig, segment = underlay) => {
+      const value = JSON.stringify({ PublicIP: publicIP, BackendType: config.backend.type, BackendData: config.backend.type === 'vxlan' ? { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:44' } : null });
+      return validatePeerLease({ key: '10.5.9.0-24', value }, { config, decodePeerData: peerDataDecoder(config.backend), underlay: segment });
+    };
+
+    it.each([
+      ['the underlay broadcast address', '192.168.64.255', 'PublicIP 192.168.64.255 is the broadcast address of the underlay 192.168.64.0/24'],
+      ['the underlay network address', '192.168.64.0', 'PublicIP 192.168.64.0 is the network address of the underlay 192.168.64.0/24'],
+      ["this host's own address", '192.168.64.2', "PublicIP 192.168.64.2 is this host's own address"],
+      ['inside the pod network', '10.5.200.7', 'PublicIP 10.5.200.7 is inside the pod network 10.5.0.0/16'],
+    ])('rejects %s as a host-gw gateway', (_name, publicIP, reason) => {
+      expect(check(publicIP)).toEqual({ ok: false, reason });
+    });
+
+    it('rejects the same for a vxlan endpoint', () => {
+      expect(check('192.168.64.255', vxlanConfig)).toMatchObject({ ok: false, reason: expect.stringMatching(/broadcast address of the underlay/) });
+      expect(check('10.5.200.7', vxlanConfig)).toMatchObject({ ok: false, reason: expect.stringMatching(/inside the pod network/) });
+    });
+
+    it('accepts any other host, on the segment or beyond it', () => {
+      expect(check('192.168.64.9').ok).toBe(true);
+      expect(check('192.168.65.255', vxlanConfig).ok).toBe(true);
+    });
+
+    it('knows a /31 link has no network or broadcast address', () => {
+      expect(check('192.168.64.1', hostGwConfig, { subnet: cidr('192.168.64.0/31'), ownAddresses: ['192.168.64.0'] }).ok).toBe(true);
+    });
+  });
+
   it('rejects a subnet overlapping a protected range', () => {
     const config = parseNetworkConfig('{"Network":"192.168.0.0/16"}');
     const value = vxlanValue({ PublicIP: '192.168.64.3' });

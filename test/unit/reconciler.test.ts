@@ -6,6 +6,7 @@ import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
 import { type ReconcileResult, Reconciler } from '../../src/agent/reconciler.js';
 import { serializeLeaseAttrs, validatePeerLease } from '../../src/subnet/lease.js';
 import { MemoryKernel, UnparsableBatchLine } from '../helpers/memoryKernel.js';
+import { failingPeers } from '../../src/agent/peerBackoff.js';
 
 function cidr(text: string): Ipv4Subnet {
   const parsed = parseIpv4Cidr(text);
@@ -73,7 +74,12 @@ function harness(input: PlanInput | undefined, useNexthops = false, random: () =
     errors: [],
     reconciler: new Reconciler({
       kernel,
-      plan: () => (h.input ? { desired: planKernelState(h.input), peers: h.input.peers.length } : undefined),
+      // As the agent plans: only the peers the reconciler admits (those not held back).
+      plan: () => {
+        if (!h.input) return undefined;
+        const peers = h.reconciler.admitPeers(h.input.peers);
+        return { desired: planKernelState({ ...h.input, peers }), peers: peers.length };
+      },
       scope: { network: cidr(NETWORK), extLink: 'eth0', useNexthops },
       logger: silentLogger(),
       debounceMs: DEBOUNCE_MS,
@@ -440,4 +446,89 @@ describe('Reconciler', () => {
     expect(h.reconciler.completedPasses).toBe(3);
     expect(h.results.map((r) => r.failed)).toEqual([0, 0, 1]);
   });
+
+  it('does not count a pass in which every operation failed as programming the kernel', async () => {
+    // What an agent without CAP_NET_ADMIN sees: not even the device can be created, so readiness
+    // and NetworkUnavailable must wait; a pass with some lines refused still programmed the rest.
+    const h = harness(vxlanThreePeers());
+    h.kernel.refuseLinesNextApply(() => true);
+    h.reconciler.trigger('start');
+    await advance(DEBOUNCE_MS);
+    expect(h.results[0]).toMatchObject({ applied: 0 });
+    expect(h.results[0]!.failed).toBeGreaterThan(0);
+    expect(h.reconciler.completedPasses).toBe(1);
+    expect(h.reconciler.programmingPasses).toBe(0);
+    h.kernel.refuseLinesNextApply((line) => line.startsWith('route replace 10.5.3.0/24'));
+    await advance(RETRY_MS + DEBOUNCE_MS);
+    expect(h.results[1]!.failed).toBe(1);
+    expect(h.reconciler.programmingPasses).toBe(1);
+  });
 });
+
+describe('per-peer backoff', () => {
+  const routed = (h: Harness) => h.kernel.view(undefined).routes.map((r) => r.dst);
+
+  /** host-gw peer 3's gateway refused on every pass, until its third failure holds it back. */
+  async function peerThreeHeldBack(): Promise<Harness> {
+    const h = harness(planInput({ type: 'host-gw', peers: [2, 3] }));
+    h.kernel.refuseLinesFromNowOn((line) => line.includes('via 192.168.1.3 '));
+    h.reconciler.start();
+    await advance(DEBOUNCE_MS + 2 * (RETRY_MS + DEBOUNCE_MS));
+    expect(h.results.at(-1)!.heldBack).toBe(1);
+    return h;
+  }
+
+  it('holds back a peer the kernel keeps refusing, retries it ever more rarely, and routes the others', async () => {
+    // host-gw peer 3's gateway refused on every pass, as the kernel refuses an unreachable nexthop.
+    const h = harness(planInput({ type: 'host-gw', peers: [2, 3] }));
+    h.kernel.refuseLinesFromNowOn((line) => line.includes('via 192.168.1.3 '));
+    h.reconciler.start();
+    await advance(DEBOUNCE_MS);
+    expect(h.results[0]).toMatchObject({ failed: 1, heldBack: 0 });
+    expect(routed(h)).toEqual(['10.5.2.0/24']);
+    // The reconciler's own retries, a second apart, until the third failure holds the peer back.
+    await advance(2 * (RETRY_MS + DEBOUNCE_MS));
+    expect(h.results.map((r) => r.failed)).toEqual([1, 1, 1]);
+    expect(h.results[2]!.heldBack).toBe(1);
+    // Then: a trial after 2 s, 4 s, 8 s, 16 s, … instead of a failing pass every second.
+    const appliesBefore = h.kernel.applies;
+    await advance(60_000);
+    const trials = h.kernel.applies - appliesBefore;
+    expect(trials).toBeGreaterThanOrEqual(3);
+    expect(trials).toBeLessThanOrEqual(5);
+    expect(routed(h)).toEqual(['10.5.2.0/24']);
+    expect(h.results.at(-1)!.heldBack).toBe(1);
+  });
+
+  it('programs the peer at the next trial once the kernel accepts it, and forgets its record', async () => {
+    const h = await peerThreeHeldBack();
+    h.kernel.refuseLinesFromNowOn();
+    await advance(2_000 + DEBOUNCE_MS);
+    expect(routed(h)).toEqual(['10.5.2.0/24', '10.5.3.0/24']);
+    expect(h.results.at(-1)).toMatchObject({ failed: 0, heldBack: 0 });
+  });
+
+  it('starts afresh when the lease changes: a new PublicIP is tried at once', async () => {
+    const h = await peerThreeHeldBack();
+    const moved = planInput({ type: 'host-gw', peers: [2, 3] });
+    const [two, three] = moved.peers;
+    h.input = { ...moved, peers: [two!, { ...three!, publicIP: '192.168.1.33' }] };
+    h.reconciler.trigger('leases changed');
+    await advance(DEBOUNCE_MS);
+    expect(h.results.at(-1)).toMatchObject({ failed: 0, heldBack: 0 });
+    expect(routed(h)).toEqual(['10.5.2.0/24', '10.5.3.0/24']);
+  });
+});
+
+describe('failingPeers', () => {
+  const peers = planInput({ type: 'vxlan', peers: [2, 3] }).peers;
+
+  it('charges a route, nexthop or FDB line to the peer it names, and a device line to nobody', () => {
+    const failure = (command: string) => ({ line: 1, command, error: 'refused' });
+    expect(failingPeers(peers, [failure('route replace 10.5.3.0/24 via 10.5.3.0 dev flannel.1 onlink proto 87')])).toEqual(new Map([['10.5.3.0-24', 'refused']]));
+    expect([...failingPeers(peers, [failure(`nexthop replace id ${cidr('10.5.2.0/24').address} via 10.5.2.0 dev flannel.1 onlink proto 87`)]).keys()]).toEqual(['10.5.2.0-24']);
+    expect([...failingPeers(peers, [failure('fdb replace 02:00:00:00:03:02 dev flannel.1 dst 192.168.1.3 self permanent')]).keys()]).toEqual(['10.5.3.0-24']);
+    expect(failingPeers(peers, [failure('link set flannel.1 mtu 1450')]).size).toBe(0);
+  });
+});
+

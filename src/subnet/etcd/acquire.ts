@@ -4,7 +4,7 @@ import type { BackendSelection, NetworkConfig } from '../../config/networkConfig
 import { type Ipv4Subnet, formatSubnet, subnetsOverlap } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
 import { DatastoreError, SubnetExhaustedError } from '../../util/errors.js';
-import { pickFreeSubnet, subnetInRange } from '../allocator.js';
+import { forbiddenNote, forbiddenOverlap, pickFreeSubnet, subnetInRange } from '../allocator.js';
 import { type LeaseAttrs, ownedSubnet, serializeLeaseAttrs } from '../lease.js';
 import type { ManagerLifecycle } from '../lifecycle.js';
 import { parseSubnetKey } from '../subnetKey.js';
@@ -17,6 +17,8 @@ export interface EtcdAcquireInput {
   readonly attrs: LeaseAttrs;
   /** Tried before a random subnet: subnet.env's at start, the one we had on re-acquire. */
   readonly preferred?: Ipv4Subnet;
+  /** Ranges our subnet must not overlap (the underlay's): every peer would reject such a lease. */
+  readonly forbidden?: readonly Ipv4Subnet[];
 }
 
 export interface EtcdAcquireDeps {
@@ -40,7 +42,17 @@ export interface EtcdAcquired {
  */
 export async function acquireEtcdLease(input: EtcdAcquireInput, deps: EtcdAcquireDeps): Promise<EtcdAcquired> {
   const { config, attrs, preferred } = input;
+  const forbidden = input.forbidden ?? [];
   const { registry, lifecycle, logger } = deps;
+  // Said once per acquisition, not on every conflicting attempt.
+  const refused = new Set<string>();
+  const refuse = (what: string, subnet: Ipv4Subnet, blocked: Ipv4Subnet): void => {
+    const fields = { subnet: formatSubnet(subnet), protected: formatSubnet(blocked) };
+    const fingerprint = `${what} ${fields.subnet}`;
+    if (refused.has(fingerprint)) return;
+    refused.add(fingerprint);
+    logger.warn(`not using ${what} ${fields.subnet}: it overlaps the underlay ${fields.protected}, so every peer would reject it`, fields);
+  };
   const value = serializeLeaseAttrs(attrs);
   const range = { min: config.subnetMin, max: config.subnetMax, subnetLen: config.subnetLen };
   const backoff = new Backoff(50, 5_000);
@@ -62,8 +74,12 @@ export async function acquireEtcdLease(input: EtcdAcquireInput, deps: EtcdAcquir
       const kv = listing.kvs[i];
       if (!subnet || !kv) continue;
       if (!mine && ownedSubnet(lease.key, lease.value, config, attrs.publicIP)) {
-        mine = { kv, subnet };
-        continue;
+        const blocked = forbiddenOverlap(subnet, forbidden);
+        if (!blocked) {
+          mine = { kv, subnet };
+          continue;
+        }
+        refuse('our existing lease', subnet, blocked);
       }
       taken.push(subnet);
     }
@@ -76,13 +92,15 @@ export async function acquireEtcdLease(input: EtcdAcquireInput, deps: EtcdAcquir
           return { held, listing };
         }
       } else {
+        const blocked = preferred && forbiddenOverlap(preferred, forbidden);
+        if (preferred && blocked) refuse("subnet.env's subnet", preferred, blocked);
         const usablePreferred =
-          preferred && subnetInRange(range, preferred) && !taken.some((t) => subnetsOverlap(t, preferred)) ? preferred : undefined;
-        const candidate = usablePreferred ?? pickFreeSubnet(range, taken, deps.random);
+          preferred && !blocked && subnetInRange(range, preferred) && !taken.some((t) => subnetsOverlap(t, preferred)) ? preferred : undefined;
+        const candidate = usablePreferred ?? pickFreeSubnet(range, [...taken, ...forbidden], deps.random);
         if (!candidate) {
           throw new SubnetExhaustedError(
             `no free /${config.subnetLen} left in ${formatSubnet(config.network)} between SubnetMin and SubnetMax ` +
-              `(${taken.length} subnets taken); free a lease or widen the range`,
+              `(${taken.length} subnets taken${forbiddenNote(range, forbidden)}); free a lease or widen the range`,
           );
         }
         const held = await registry.create(candidate, value);

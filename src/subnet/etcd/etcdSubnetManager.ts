@@ -1,16 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
 import { ConfigError, errorMessage } from '../../util/errors.js';
-import type { LeaseValidationContext } from '../lease.js';
+import type { LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
-import { type EtcdAcquired, acquireEtcdLease } from './acquire.js';
+import { type EtcdAcquireInput, type EtcdAcquired, acquireEtcdLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
 import { EtcdRegistry, type HeldLease } from './registry.js';
 
@@ -29,6 +28,8 @@ export interface EtcdDatastoreOptions<C> extends DatastoreListener {
   readonly random?: () => number;
   /** Subnets no peer may claim (the underlay's own); see validatePeerLease. */
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
+  /** The underlay's facts a peer's PublicIP is checked against; see validatePeerClaim. */
+  readonly underlay?: UnderlayFacts;
   /** How often etcd is pinged so readiness knows it is reachable even when nothing changes. */
   readonly probeIntervalMs?: number;
 }
@@ -100,19 +101,24 @@ export class EtcdDatastore<C extends NetworkConfig<BackendSelection>> implements
     signal?.addEventListener('abort', closeOnAbort, { once: true });
     try {
       const acquired = await acquireEtcdLease(
-        { config: request.config, attrs: request.attrs, ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}) },
+        { ...this.acquireInput(request), ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}) },
         this.acquireDeps(),
       );
       return new EtcdSubnetLease(request, acquired, {
         registry: this.registry,
         lifecycle: this.lifecycle,
         options: this.options,
-        reacquire: (preferred) => acquireEtcdLease({ config: request.config, attrs: request.attrs, preferred }, this.acquireDeps()),
+        reacquire: (preferred) => acquireEtcdLease({ ...this.acquireInput(request), preferred }, this.acquireDeps()),
         reportError: (what, err) => this.reportError(what, err),
       });
     } finally {
       signal?.removeEventListener('abort', closeOnAbort);
     }
+  }
+
+  private acquireInput<D>(request: AcquireRequest<C, D>): EtcdAcquireInput {
+    const forbidden = this.options.forbiddenSubnets;
+    return { config: request.config, attrs: request.attrs, ...(forbidden ? { forbidden } : {}) };
   }
 
   private acquireDeps() {
@@ -160,9 +166,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     acquired: EtcdAcquired,
     private readonly parts: EtcdLeaseParts<C>,
   ) {
-    const forbidden = parts.options.forbiddenSubnets;
-    const context = { config: request.config, decodePeerData: request.decodePeerData, ownSubnet: acquired.held.subnet, ...(forbidden ? { forbidden } : {}) };
-    super(parts.lifecycle, parts.options.logger, context, parts.options.onInvalidLease);
+    super(parts.lifecycle, parts.options.logger, etcdValidationContext(request, acquired.held.subnet, parts.options), parts.options.onInvalidLease);
     this.registry = parts.registry;
     this.held = acquired.held;
     this.acquiredFrom = acquired.listing;
@@ -208,18 +212,8 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private async stopWatching(): Promise<void> {
     const watcher = this.watcher;
     this.watcher = undefined;
-    // etcd3 waits for etcd to confirm a cancel; a dead connection must not hold up shutdown.
-    if (watcher) await Promise.race([watcher.cancel().catch(() => undefined), sleep(1_000)]);
-  }
-
-  private validationContext(): LeaseValidationContext<D> {
-    const forbidden = this.parts.options.forbiddenSubnets;
-    return {
-      config: this.request.config,
-      decodePeerData: this.request.decodePeerData,
-      ownSubnet: this.held.subnet,
-      ...(forbidden ? { forbidden } : {}),
-    };
+    // etcd3 waits for etcd to confirm a cancel; the lifecycle bounds that wait on a dead connection.
+    await watcher?.cancel();
   }
 
   private scheduleRenewal(): void {
@@ -263,7 +257,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       try {
         const { held } = await this.parts.reacquire(previous.subnet);
         this.held = held;
-        this.peerSet.setContext(this.validationContext());
+        this.peerSet.setContext(etcdValidationContext(this.request, held.subnet, this.parts.options));
         this.scheduleRenewal();
         if (!subnetsEqual(previous.subnet, held.subnet)) {
           this.logger.warn('lease re-acquired with a different subnet', { subnet: formatSubnet(held.subnet) });
@@ -375,4 +369,19 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     }
     this.watchRestarting = false;
   }
+}
+
+function etcdValidationContext<C extends NetworkConfig<BackendSelection>, D>(
+  request: AcquireRequest<C, D>,
+  ownSubnet: Ipv4Subnet,
+  options: EtcdDatastoreOptions<C>,
+): LeaseValidationContext<D> {
+  const { forbiddenSubnets: forbidden, underlay } = options;
+  return {
+    config: request.config,
+    decodePeerData: request.decodePeerData,
+    ownSubnet,
+    ...(forbidden ? { forbidden } : {}),
+    ...(underlay ? { underlay } : {}),
+  };
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import type { Ipv4Subnet } from '../../net/ipv4.js';
 import { DatastoreError } from '../../util/errors.js';
-import { type PeerDataDecoder, type PeerLease, ownedSubnet } from '../lease.js';
+import { type PeerDataDecoder, type PeerLease, type UnderlayFacts, ownedSubnet } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerSet } from '../peerSet.js';
@@ -24,6 +24,7 @@ export interface EtcdViewOptions<C> {
   /** This host's PublicIP: its lease is the one naming it. */
   readonly publicIP: string;
   readonly forbidden: readonly Ipv4Subnet[];
+  readonly underlay: UnderlayFacts;
 }
 
 /**
@@ -50,7 +51,7 @@ export async function readEtcdView<C extends NetworkConfig<BackendSelection>, D>
     const ownSubnet = ownLease ? ownedSubnet(ownLease.key, ownLease.value, config, options.publicIP) : undefined;
     const ownKv = listing.kvs[ownIndex];
     const remaining = ownKv ? await registry.remainingSeconds(String(ownKv.lease)) : 0;
-    const context = { config, decodePeerData: await decoderFor(config), ...(ownSubnet ? { ownSubnet } : {}), forbidden: options.forbidden };
+    const context = { config, decodePeerData: await decoderFor(config), ...(ownSubnet ? { ownSubnet } : {}), forbidden: options.forbidden, underlay: options.underlay };
     return {
       config,
       ...(ownSubnet ? { ownSubnet } : {}),

@@ -3,8 +3,9 @@ import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
+import { forbiddenNote } from '../allocator.js';
 import { DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
-import type { LeaseAttrs, LeaseValidationContext } from '../lease.js';
+import type { LeaseAttrs, LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
@@ -25,6 +26,8 @@ export interface KubeDatastoreOptions<C> extends DatastoreListener {
   readonly parseConfig: (json: string, source: string) => C;
   readonly logger: Logger;
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
+  /** The underlay's facts a peer's PublicIP is checked against; see validatePeerClaim. */
+  readonly underlay?: UnderlayFacts;
   /** How often this node is re-read: readiness evidence, and repair of its annotations. */
   readonly probeIntervalMs?: number;
   readonly relistIntervalMs?: number;
@@ -91,7 +94,7 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
     let waitingLogged = false;
     for (;;) {
       const node = await this.node.read();
-      const result = ownPodCidr(node, this.options.keys, config);
+      const result = ownPodCidr(node, this.options.keys, config, this.options.forbiddenSubnets);
       if (result.kind === 'ok') {
         await this.node.publish(node, attrs);
         return result.subnet;
@@ -126,9 +129,13 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
         await this.lifecycle.pause(1_000);
         continue;
       }
-      const subnet = chooseSubnetClaim(config, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random);
+      const forbidden = this.options.forbiddenSubnets ?? [];
+      const subnet = chooseSubnetClaim(config, otherClaims(before, self, keys), [ownSubnetClaim(node, keys), preferred], this.options.random, forbidden);
       if (!subnet) {
-        throw new SubnetExhaustedError(`no free subnet left in Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen}) for node ${self}`);
+        const range = { min: config.subnetMin, max: config.subnetMax, subnetLen: config.subnetLen };
+        throw new SubnetExhaustedError(
+          `no free subnet left in Network ${formatSubnet(config.network)} (SubnetLen ${config.subnetLen}${forbiddenNote(range, forbidden)}) for node ${self}`,
+        );
       }
       try {
         await this.node.publish(node, attrs, { [keys.subnet]: formatSubnet(subnet) });
@@ -192,7 +199,7 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     subnet: Ipv4Subnet,
     private readonly parts: KubeLeaseParts<C>,
   ) {
-    super(parts.lifecycle, parts.options.logger, nodeValidationContext(request, subnet, parts.options.forbiddenSubnets), parts.options.onInvalidLease, validateNodeLease);
+    super(parts.lifecycle, parts.options.logger, nodeValidationContext(request, subnet, parts.options), parts.options.onInvalidLease, validateNodeLease);
     this.own = subnet;
     this.lifecycle.onClose(() => this.repairing);
   }
@@ -291,7 +298,7 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
         if (result.kind === 'ok' && !subnetsEqual(result.subnet, this.own)) {
           this.logger.warn('node.spec.podCIDR changed; following it', { from: formatSubnet(this.own), to: formatSubnet(result.subnet) });
           this.own = result.subnet;
-          this.peerSet.setContext(nodeValidationContext(this.request, this.own, this.parts.options.forbiddenSubnets));
+          this.peerSet.setContext(nodeValidationContext(this.request, this.own, this.parts.options));
           this.emit('own-lease', { subnet: result.subnet });
           this.emit('change');
         }
@@ -312,13 +319,14 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
 function nodeValidationContext<C extends NetworkConfig<BackendSelection>, D>(
   request: AcquireRequest<C, D>,
   own: Ipv4Subnet,
-  forbidden: readonly Ipv4Subnet[] | undefined,
+  options: Pick<KubeDatastoreOptions<C>, 'forbiddenSubnets' | 'underlay'>,
 ): LeaseValidationContext<D> {
   return {
     config: request.config,
     decodePeerData: request.decodePeerData,
     ownSubnet: own,
-    forbidden: forbidden ?? [],
+    forbidden: options.forbiddenSubnets ?? [],
+    ...(options.underlay ? { underlay: options.underlay } : {}),
     anySubnetLength: request.config.subnetSource === 'podCIDR',
   };
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import type { Ipv4Subnet } from '../../net/ipv4.js';
 import { ConfigError } from '../../util/errors.js';
-import type { PeerDataDecoder, PeerLease } from '../lease.js';
+import type { PeerDataDecoder, PeerLease, UnderlayFacts } from '../lease.js';
 import { LeaseStore } from '../leaseStore.js';
 import { PeerSet } from '../peerSet.js';
 import { type NodeAnnotationKeys, nodeAnnotationKeys } from './annotations.js';
@@ -17,6 +17,7 @@ export interface KubeViewOptions<C> extends KubeConnectionOptions {
   readonly kubeAnnotationPrefix: string;
   readonly netConfigPath: string;
   readonly forbidden: readonly Ipv4Subnet[];
+  readonly underlay: UnderlayFacts;
   readonly parseConfig: (json: string, source: string) => C;
 }
 
@@ -55,6 +56,7 @@ export async function readKubeView<C extends NetworkConfig<BackendSelection>, D>
     decodePeerData: await decoderFor(config),
     ...(ownSubnet ? { ownSubnet } : {}),
     forbidden: options.forbidden,
+    underlay: options.underlay,
     anySubnetLength: config.subnetSource === 'podCIDR',
   };
   return { config, ...(ownSubnet ? { ownSubnet } : {}), peers: new PeerSet(store, context, logger, undefined, validateNodeLease).peers() };

@@ -2,7 +2,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { BackendSelection, NetworkConfig, SubnetSource } from '../../config/networkConfig.js';
 import { ConfigError } from '../../util/errors.js';
 import { type Ipv4Subnet, formatSubnet, isUsableUnicastIpv4, parseIpv4, parseIpv4Cidr, subnetContainsSubnet, subnetsOverlap } from '../../net/ipv4.js';
-import { pickFreeSubnet, subnetInRange } from '../allocator.js';
+import { forbiddenOverlap, pickFreeSubnet, subnetInRange } from '../allocator.js';
 import { type LeaseAttrs, type LeaseValidation, type LeaseValidationContext, type RawLease, validatePeerClaim } from '../lease.js';
 import type { StoredLease } from '../leaseStore.js';
 import type { NodeAnnotationKeys } from './annotations.js';
@@ -130,7 +130,12 @@ export type PodCidrResult = { readonly kind: 'ok'; readonly subnet: Ipv4Subnet }
  * This node's own subnet in podCIDR mode. Empty means the controller manager has not assigned one
  * yet (wait); anything unparsable or outside Network is an operator error that waiting cannot fix.
  */
-export function ownPodCidr(node: V1Node, keys: NodeAnnotationKeys, config: NetworkConfig<BackendSelection>): PodCidrResult {
+export function ownPodCidr(
+  node: V1Node,
+  keys: NodeAnnotationKeys,
+  config: NetworkConfig<BackendSelection>,
+  forbidden: readonly Ipv4Subnet[] = [],
+): PodCidrResult {
   const text = claimedSubnetText(node, keys, 'podCIDR');
   if (!text) return { kind: 'waiting' };
   const field = `node ${nodeName(node)} spec.podCIDR`;
@@ -138,6 +143,10 @@ export function ownPodCidr(node: V1Node, keys: NodeAnnotationKeys, config: Netwo
   if (!parsed.ok) throw new ConfigError(field, text, parsed.reason);
   if (!subnetContainsSubnet(config.network, parsed.subnet)) {
     throw new ConfigError(field, text, `is outside Network ${formatSubnet(config.network)} of --net-config-path; kube-controller-manager's --cluster-cidr and net-conf.json must agree`);
+  }
+  const blocked = forbiddenOverlap(parsed.subnet, forbidden);
+  if (blocked) {
+    throw new ConfigError(field, text, `overlaps the underlay ${formatSubnet(blocked)}, so every peer would reject it; kube-controller-manager's --cluster-cidr must not include the node network`);
   }
   return { kind: 'ok', subnet: parsed.subnet };
 }
@@ -170,9 +179,11 @@ export function chooseSubnetClaim(
   others: readonly SubnetClaim[],
   candidates: readonly (Ipv4Subnet | undefined)[],
   random: () => number = Math.random,
+  forbidden: readonly Ipv4Subnet[] = [],
 ): Ipv4Subnet | undefined {
   const range = { min: config.subnetMin, max: config.subnetMax, subnetLen: config.subnetLen };
-  const taken = others.map((c) => c.subnet);
+  // The underlay is as good as taken: every peer would reject a claim there.
+  const taken = [...others.map((c) => c.subnet), ...forbidden];
   const free = (s: Ipv4Subnet): boolean => subnetInRange(range, s) && !taken.some((t) => subnetsOverlap(t, s));
   return candidates.find((c): c is Ipv4Subnet => c !== undefined && free(c)) ?? pickFreeSubnet(range, taken, random);
 }
