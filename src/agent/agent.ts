@@ -242,34 +242,39 @@ function run(parts: AgentParts): RunningAgent {
     nexthops: parts.useNexthops,
     logger,
     onChange: () => triggerAll('kernel changed'),
+    onRestart: () => triggerAll('kernel monitor restarted'),
   });
 
   let rejectFatal: (err: Error) => void = () => undefined;
   const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));
   fatal.catch(() => undefined);
 
-  const updateLeaseMetrics = (): void => {
-    const peers = lease.peers();
-    if (config.enableIPv4) metrics.peers.set({ backend: backend.type, family: 'ipv4' }, peers.length);
-    if (config.ipv6) metrics.peers.set({ backend: backend.type, family: 'ipv6' }, countIpv6Peers(peers));
+  const updateLeaseExpiry = (): void => {
     const expiration = lease.ownLease().expiration;
     metrics.leaseExpiry.set(expiration ? expiration.getTime() / 1000 : 0);
   };
-  updateLeaseMetrics();
+  updateLeaseExpiry();
+  const initialPeers = lease.peers();
+  if (config.enableIPv4) metrics.peers.set({ backend: backend.type, family: 'ipv4' }, initialPeers.length);
+  if (config.ipv6) metrics.peers.set({ backend: backend.type, family: 'ipv6' }, countIpv6Peers(initialPeers));
+  // After that the peer count comes from each pass, not from every change: counting rebuilds the
+  // validated peer list, and a burst of 500 single writes at 10000 peers did that 500 times in a row.
   lease.on('change', () => {
-    updateLeaseMetrics();
+    updateLeaseExpiry();
     triggerAll('leases changed');
   });
   for (const { family, reconciler: planeReconciler } of planes) {
     // A labelled counter shows no series until its first increment; scrapers want a 0 first.
     metrics.driftRepairs.inc({ family }, 0);
     planeReconciler.on('reconciled', (result: ReconcileResult) => {
+      // Held-back peers are valid leases too; the pass only left them out of its plan.
+      metrics.peers.set({ backend: backend.type, family }, result.peers + result.heldBack);
       metrics.reconcileDuration.observe({ family }, result.durationMs / 1000);
       metrics.peersNotRouted.set({ family }, result.skipped);
       metrics.kernelOperations.inc({ result: 'applied', family }, result.applied);
       metrics.kernelOperations.inc({ result: 'failed', family }, result.failed);
       metrics.peersHeldBack.set({ family }, result.heldBack);
-      const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
+      const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'kernel monitor restarted' || r === 'resync');
       if (unprompted && result.applied > 0) metrics.driftRepairs.inc({ family });
     });
   }

@@ -44,9 +44,26 @@ export interface ReconcilerOptions {
   readonly logger: Logger;
   /** Coalesces bursts of triggers (a relist, a watch response, monitor lines) into one pass. */
   readonly debounceMs?: number;
-  /** Full kernel diff at this interval even when nothing announced a change. */
+  /**
+   * Full kernel diff at about this interval even when nothing announced a change; each wait is
+   * drawn from ±RESYNC_JITTER of it. Drift is repaired as it happens through the kernel monitor,
+   * so this pass only covers what the monitor could miss (see DEFAULT_RESYNC_MS).
+   */
   readonly resyncMs?: number;
+  /** For tests: a number in [0, 1) that places each resync wait inside its jitter band. */
+  readonly random?: () => number;
 }
+
+/**
+ * The safety-net resync: every 10 minutes. At 10000 peers one full read and diff costs about a
+ * CPU-second, which every 30 s was most of an idle agent's CPU (docs/benchmarks.md). Drift is
+ * repaired through `ip monitor` / `bridge monitor` within milliseconds, and a monitor that exits
+ * triggers a pass when it is back, so the timer is left with what nothing announces: events the
+ * kernel dropped, or a bug. Flannel has no periodic full resync at all.
+ */
+export const DEFAULT_RESYNC_MS = 10 * 60_000;
+/** ±10%: agents started together (a rollout) do not resync in lockstep. */
+export const RESYNC_JITTER = 0.1;
 
 /**
  * Level-triggered reconciliation: every pass plans from the full current inputs and diffs against
@@ -82,18 +99,27 @@ export class Reconciler extends EventEmitter {
   }
 
   start(): void {
-    const resyncMs = this.options.resyncMs ?? 30_000;
-    this.resyncTimer = setInterval(() => this.trigger('resync'), resyncMs);
-    this.resyncTimer.unref();
+    this.scheduleResync();
     this.trigger('start');
   }
 
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
-    clearInterval(this.resyncTimer);
+    clearTimeout(this.resyncTimer);
     clearTimeout(this.retryTimer);
     this.backoff.stop();
+  }
+
+  private scheduleResync(): void {
+    if (this.stopped) return;
+    const base = this.options.resyncMs ?? DEFAULT_RESYNC_MS;
+    const wait = base * (1 - RESYNC_JITTER + 2 * RESYNC_JITTER * (this.options.random ?? Math.random)());
+    this.resyncTimer = setTimeout(() => {
+      this.trigger('resync');
+      this.scheduleResync();
+    }, wait);
+    this.resyncTimer.unref();
   }
 
   /** Number of completed passes. */

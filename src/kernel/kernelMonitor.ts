@@ -11,6 +11,8 @@ export interface KernelMonitorOptions {
   readonly nexthops: boolean;
   readonly logger: Logger;
   readonly onChange: (line: string) => void;
+  /** A monitor came back after exiting: whatever changed while it was gone went unannounced. */
+  readonly onRestart?: () => void;
 }
 
 function escapeRegex(text: string): string {
@@ -39,7 +41,7 @@ export function monitorLineFilter(ownDevices: readonly string[], watchedLinks: r
 /**
  * Watches the kernel through `ip monitor` and `bridge monitor fdb` so that a route, neighbour,
  * FDB entry or device deleted by someone else is noticed at once rather than at the next resync.
- * A monitor that dies is restarted; the periodic resync covers the gap.
+ * A monitor that dies is restarted, and onRestart asks for a full pass to cover the gap.
  */
 export class KernelMonitor {
   private readonly children = new Set<LineStream>();
@@ -74,7 +76,10 @@ export class KernelMonitor {
       this.children.delete(child);
       if (this.stopped) return;
       this.options.logger.warn('kernel monitor exited; restarting', { command: argv.join(' ') });
-      setTimeout(() => this.spawn(argv), 1_000).unref();
+      setTimeout(() => {
+        this.spawn(argv);
+        if (!this.stopped) this.options.onRestart?.();
+      }, 1_000).unref();
     });
   }
 }

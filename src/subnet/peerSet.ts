@@ -69,7 +69,9 @@ export class PeerSet<D> {
    * later ones are rejected and reported once.
    */
   private resolveConflicts(candidates: Array<{ peer: PeerLease<D>; created: number }>): PeerLease<D>[] {
-    candidates.sort((a, b) => a.created - b.created || a.peer.key.localeCompare(b.peer.key));
+    // Keys compared by code unit, not localeCompare: this sort runs over every peer on every
+    // change, and ties are common (an etcd transaction, or nodes registered in the same ms).
+    candidates.sort((a, b) => a.created - b.created || (a.peer.key < b.peer.key ? -1 : a.peer.key > b.peer.key ? 1 : 0));
     const owners = new Map<number, PeerLease<D>>();
     const ipv6Owners = new Map<bigint, PeerLease<D>>();
     const accepted: PeerLease<D>[] = [];

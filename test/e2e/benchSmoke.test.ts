@@ -14,7 +14,20 @@ describeAsRoot('benchmark smoke run', () => {
     const out = join(await mkdtemp(join(tmpdir(), 'weft-bench-')), 'smoke.md');
     await promisify(execFile)('npx', ['--no-install', 'tsx', 'hack/bench.ts', '--smoke', '--out', out], { timeout: 200_000 });
     const report = await readFile(out, 'utf8');
-    for (const scenario of ['convergence vxlan N=100', 'convergence host-gw N=100', 'convergence vxlan, Kubernetes API, N=100', 'burst 100 leases one by one', 'burst 100 leases in 5 transactions', 'steady state', 'pod-to-pod vxlan', 'pod-to-pod host-gw', 'pod-to-pod wireguard', 'host-to-host underlay']) {
+    for (const scenario of [
+      'convergence vxlan N=100',
+      'convergence host-gw N=100',
+      'Kubernetes API, 100 realistic Nodes',
+      'new Node → routed',
+      'burst 100 leases one by one, 100 existing peers',
+      'burst 100 leases in 5 transactions, 100 existing peers',
+      'one lease added, 100 existing peers',
+      'idle, 100 peers',
+      'pod-to-pod vxlan',
+      'pod-to-pod host-gw',
+      'pod-to-pod wireguard',
+      'host-to-host underlay',
+    ]) {
       expect(report).toContain(scenario);
     }
     const lost = [...report.matchAll(/\| lost events \| (\d+) \| (\d+) \| (\d+) \|/g)];

@@ -130,7 +130,8 @@ export class FakeKubeApi {
 
   // ---- state, as a controller or kubectl would change it ----
 
-  createNode(name: string, spec: JsonObject = {}, annotations: Record<string, string> = {}): JsonObject {
+  /** `shape` fills in what a kubelet would (labels, status, managedFields) before the node is stored. */
+  createNode(name: string, spec: JsonObject = {}, annotations: Record<string, string> = {}, shape?: (node: JsonObject) => void): JsonObject {
     const node: JsonObject = {
       apiVersion: 'v1',
       kind: 'Node',
@@ -138,6 +139,7 @@ export class FakeKubeApi {
       spec,
       status: { conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated' }] },
     };
+    shape?.(node);
     return this.store('ADDED', node);
   }
 

@@ -15,6 +15,7 @@ import { KubeDatastore, type KubeDatastoreOptions } from '../../src/subnet/kube/
 import { KubeApiError, NodeApi } from '../../src/subnet/kube/nodeApi.js';
 import { FakeKubeApi } from '../helpers/fakeKubeApi.js';
 import { isJsonObject } from '../helpers/jsonPatches.js';
+import { heartbeat, realisticNodeFields } from '../helpers/realisticNode.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
@@ -159,6 +160,35 @@ describe('KubeDatastore against the fake API server, through @kubernetes/client-
 
     api.deleteNode('node3');
     await waitFor(() => a.peers().length === 1, 5_000, () => peerSummary(a).join());
+  });
+
+  test('kubelet status updates change no lease: no change event, and the next real change is the only one', async () => {
+    const path = await netConf(VXLAN_CONF);
+    api.createNode('node1', { podCIDR: '10.244.1.0/24' });
+    const peer = (name: string, i: number): void => {
+      const fields = realisticNodeFields(name, i, `192.168.50.${30 + i}`);
+      api.createNode(name, { podCIDR: `10.244.${i}.0/24` }, {
+        [keys.kubeSubnetManager]: 'true',
+        [keys.backendType]: 'vxlan',
+        [keys.backendData]: `{"VNI":1,"VtepMAC":"0a:00:00:00:00:${30 + i}"}`,
+        [keys.publicIP]: `192.168.50.${30 + i}`,
+      }, (n) => {
+        n['status'] = fields.status;
+        (n['metadata'] as Record<string, unknown>)['managedFields'] = fields.managedFields;
+      });
+    };
+    peer('node2', 2);
+    const { m } = await startNode('node1', 1, path);
+    await waitFor(() => m.peers().length === 1, 5_000);
+    let changes = 0;
+    m.on('change', () => changes++);
+    for (let k = 0; k < 20; k++) {
+      api.updateNode('node2', heartbeat);
+      api.updateNode('node1', heartbeat);
+    }
+    peer('node3', 3);
+    await waitFor(() => m.peers().length === 2, 5_000, () => peerSummary(m).join());
+    expect(changes).toBe(1);
   });
 
   test('annotations removed by hand are written back', async () => {

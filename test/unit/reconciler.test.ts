@@ -65,7 +65,7 @@ interface Harness {
 
 let harnesses: Harness[] = [];
 
-function harness(input: PlanInput | undefined, useNexthops = false): Harness {
+function harness(input: PlanInput | undefined, useNexthops = false, random: () => number = () => 0.5): Harness {
   const kernel = new MemoryKernel([{ name: 'eth0', addresses: ['192.168.1.10/24'], mtu: 1500 }]);
   const h: Harness = {
     kernel,
@@ -84,6 +84,7 @@ function harness(input: PlanInput | undefined, useNexthops = false): Harness {
       logger: silentLogger(),
       debounceMs: DEBOUNCE_MS,
       resyncMs: RESYNC_MS,
+      random,
     }),
   };
   h.reconciler.on('reconciled', (result: ReconcileResult) => h.results.push(result));
@@ -410,6 +411,20 @@ describe('Reconciler', () => {
     await advance(RESYNC_MS);
     expect(h.results[2]).toMatchObject({ applied: 0, reasons: ['resync'] });
     expect(h.kernel.reads).toBe(3);
+  });
+
+  it('draws each resync wait from ±10% of the interval, so agents started together spread out', async () => {
+    const draws = [0, 0.999];
+    const h = harness(vxlanThreePeers(), false, () => draws.shift() ?? 0.5);
+    await converged(h);
+    await advance(0.9 * RESYNC_MS - DEBOUNCE_MS - 1);
+    expect(h.results).toHaveLength(1);
+    await advance(1 + DEBOUNCE_MS);
+    expect(h.results[1]).toMatchObject({ reasons: ['resync'] });
+    await advance(1.09 * RESYNC_MS);
+    expect(h.results).toHaveLength(2);
+    await advance(0.01 * RESYNC_MS + DEBOUNCE_MS);
+    expect(h.results[2]).toMatchObject({ reasons: ['resync'] });
   });
 
   it('counts completed passes, empty ones included and failed ones not', async () => {
