@@ -74,7 +74,7 @@ export async function startAgent(
   const readiness = () =>
     assessReadiness({
       lastContact: () => progress.datastore?.lastContact() ?? 0,
-      leased: () => progress.lease !== undefined,
+      leased: () => progress.lease?.ownLeaseHeld() ?? false,
       subnetFileWritten: () => progress.subnetFileWritten,
       reconciledPasses: () => progress.reconciler?.completedPasses ?? 0,
     });

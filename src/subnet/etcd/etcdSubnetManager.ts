@@ -3,7 +3,7 @@ import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual } from '../../net/ipv4.js';
 import { Backoff } from '../../util/backoff.js';
-import { ConfigError, errorMessage } from '../../util/errors.js';
+import { ConfigError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
 import type { LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
@@ -11,7 +11,8 @@ import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
 import { type EtcdAcquireInput, type EtcdAcquired, acquireEtcdLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
-import { EtcdRegistry, type HeldLease } from './registry.js';
+import { EtcdRegistry, type HeldLease, type LeaseListing } from './registry.js';
+import { type EtcdHeaderFacts, EtcdResetDetector } from './resetDetector.js';
 
 export interface EtcdDatastoreOptions<C> extends DatastoreListener {
   /** Owned from here on: close() closes it. */
@@ -160,6 +161,9 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private cancelRenewal: () => void = () => undefined;
   private reacquiring: Promise<void> | undefined;
   private watchRestarting = false;
+  private readonly resets = new EtcdResetDetector();
+  /** Set while our lease is being re-created after etcd lost its history. */
+  private recovering: Promise<void> | undefined;
 
   constructor(
     private readonly request: AcquireRequest<C, D>,
@@ -177,6 +181,10 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     return { subnet: this.held.subnet, ...(this.held.expiration ? { expiration: this.held.expiration } : {}) };
   }
 
+  override ownLeaseHeld(): boolean {
+    return this.recovering === undefined;
+  }
+
   async dataPlaneReady(): Promise<void> {
     // etcd has no node object to mark ready.
   }
@@ -186,15 +194,17 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     // after it, our own write included. Skipping a second full list matters at 10000 leases.
     const from = this.acquiredFrom;
     this.acquiredFrom = undefined;
-    let revision: number;
+    let revision: number | undefined;
     if (from) {
+      this.resets.check(from.header);
+      this.resets.sawRevision(this.held.modRevision);
       this.store.replaceAll(from.leases, from.revision);
       revision = from.revision;
       this.emit('change');
     } else {
       revision = await this.relist();
     }
-    await this.startWatch(revision + 1);
+    if (revision !== undefined) await this.startWatch(revision + 1);
     this.scheduleRenewal();
     const options = this.parts.options;
     this.lifecycle.every(options.relistIntervalMs ?? 5 * 60_000, () => void this.relistQuietly('periodic relist'));
@@ -202,8 +212,9 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   }
 
   private async probe(): Promise<void> {
+    if (this.lifecycle.closed) return;
     try {
-      await this.registry.probe();
+      this.noticeReset(await this.registry.probe());
     } catch (err) {
       this.parts.reportError('health probe', err);
     }
@@ -239,6 +250,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
         return;
       }
       this.held = renewed;
+      this.resets.sawRevision(renewed.modRevision);
       this.logger.info('renewed lease', { subnet: formatSubnet(held.subnet), expires: renewed.expiration?.toISOString() });
       this.scheduleRenewal();
       this.emit('change');
@@ -251,12 +263,15 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
 
   /** Acquires again after our key vanished, preferring the subnet we had so routes stay valid. */
   private reacquire(): Promise<void> {
+    // A reset's recovery re-creates the lease itself, once the network config is back.
+    if (this.recovering) return this.recovering;
     if (this.reacquiring || this.lifecycle.closed) return this.reacquiring ?? Promise.resolve();
     const previous = this.held;
     this.reacquiring = (async () => {
       try {
         const { held } = await this.parts.reacquire(previous.subnet);
         this.held = held;
+        this.resets.sawRevision(held.modRevision);
         this.peerSet.setContext(etcdValidationContext(this.request, held.subnet, this.parts.options));
         this.scheduleRenewal();
         if (!subnetsEqual(previous.subnet, held.subnet)) {
@@ -273,11 +288,88 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     return this.reacquiring;
   }
 
-  private async relist(): Promise<number> {
-    const { leases, revision } = await this.registry.listLeases();
+  /** Returns the listing's revision, or undefined when it showed an etcd reset (recovery then takes over). */
+  private async relist(): Promise<number | undefined> {
+    const listing = await this.registry.listLeases();
+    if (this.noticeReset(listing.header)) return undefined;
+    const { leases, revision } = listing;
     if (this.store.replaceAll(leases, revision)) this.emit('change');
     this.checkOwnKeyPresent();
     return revision;
+  }
+
+  /** True when `header` shows that etcd lost its history; starts the recovery (once). */
+  private noticeReset(header: EtcdHeaderFacts): boolean {
+    if (this.recovering) return true;
+    const reason = this.resets.check(header);
+    if (reason === undefined || this.lifecycle.closed) return false;
+    this.recovering = this.recoverFromReset(reason).finally(() => {
+      this.recovering = undefined;
+    });
+    return true;
+  }
+
+  /**
+   * etcd was restored from an old backup or rebuilt on empty data dirs: every revision we hold is
+   * from a history that no longer exists, our lease is gone and the watch waits for a revision
+   * the new history may reach only much later. Our lease is re-created with the same subnet once
+   * the network config is back (an operator restores it; until then there is nothing to join),
+   * and the store and the watch start over from the new history.
+   */
+  private async recoverFromReset(reason: string): Promise<void> {
+    const subnet = this.held.subnet;
+    this.parts.options.onWatchRestart?.('reset');
+    this.logger.warn('etcd lost its history; re-creating our lease with the same subnet and relisting', { reason, subnet: formatSubnet(subnet) });
+    const stale = this.watcher;
+    this.watcher = undefined;
+    // Not awaited: a watcher that is reconnecting may never confirm the cancel.
+    void stale?.cancel().catch(() => undefined);
+    const backoff = new Backoff(500, 10_000);
+    while (!this.lifecycle.closed) {
+      try {
+        await this.waitForNetworkConfig();
+        const { held } = await this.parts.reacquire(subnet);
+        const listing = await this.registry.listLeases();
+        this.adoptHistory(held, listing);
+        await this.startWatch(listing.revision + 1);
+        break;
+      } catch (err) {
+        if (err instanceof SubnetExhaustedError) {
+          this.emit('fatal', err);
+          return;
+        }
+        this.parts.reportError('re-creating our lease after an etcd reset', err);
+        await this.lifecycle.pause(backoff.next()).catch(() => undefined);
+      }
+    }
+    if (this.lifecycle.closed) return;
+    this.logger.info('lease re-created after the etcd reset', { subnet: formatSubnet(this.held.subnet), revision: this.held.modRevision });
+  }
+
+  private adoptHistory(held: HeldLease, listing: LeaseListing): void {
+    const previous = this.held.subnet;
+    this.resets.rebase(listing.header);
+    this.resets.sawRevision(held.modRevision);
+    this.held = held;
+    this.store.rebase(listing.leases, listing.revision);
+    this.scheduleRenewal();
+    if (!subnetsEqual(previous, held.subnet)) {
+      this.peerSet.setContext(etcdValidationContext(this.request, held.subnet, this.parts.options));
+      this.logger.warn('lease re-acquired with a different subnet', { subnet: formatSubnet(held.subnet) });
+      this.emit('own-lease', this.ownLease());
+    }
+    this.emit('change');
+  }
+
+  private async waitForNetworkConfig(): Promise<void> {
+    let said = false;
+    while (!this.lifecycle.closed) {
+      const value = await this.registry.readConfig();
+      if (value !== null) return;
+      if (!said) this.logger.warn('waiting for the network config to be restored in etcd before re-creating our lease', { key: this.registry.keys.configKey });
+      said = true;
+      await this.lifecycle.pause(1_000);
+    }
   }
 
   private async relistQuietly(what: string): Promise<void> {
@@ -309,7 +401,10 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       return;
     }
     this.watcher = watcher;
-    watcher.on('data', (response: IWatchResponse) => this.onWatchResponse(response));
+    watcher.on('data', (response: IWatchResponse) => {
+      // A watcher left behind by a reset recovery may still deliver the new history's events.
+      if (this.watcher === watcher) this.onWatchResponse(response);
+    });
     let resumed = false;
     watcher.on('disconnected', (err: Error) => {
       resumed = true;
@@ -326,7 +421,9 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       resumed = false;
       void this.relistQuietly('relist after watch reconnect');
     });
-    watcher.on('error', (err: Error) => void this.restartWatch(watcher, err));
+    watcher.on('error', (err: Error) => {
+      if (this.watcher === watcher) void this.restartWatch(watcher, err);
+    });
   }
 
   private onWatchResponse(response: IWatchResponse): void {
@@ -335,6 +432,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const events: LeaseEvent[] = response.events.map((event) => {
       const key = keys.leaseName(event.kv.key.toString());
       const revision = Number(event.kv.mod_revision);
+      this.resets.sawRevision(revision);
       return event.type === 'Delete'
         ? { type: 'delete', key, revision }
         : { type: 'put', key, value: event.kv.value.toString(), revision, created: Number(event.kv.create_revision) };
@@ -360,7 +458,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     while (!this.lifecycle.closed) {
       try {
         const revision = await this.relist();
-        await this.startWatch(revision + 1);
+        if (revision !== undefined) await this.startWatch(revision + 1);
         break;
       } catch (err) {
         this.parts.reportError('re-establishing watch', err);

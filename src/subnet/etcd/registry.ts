@@ -5,6 +5,7 @@ import { errorMessage } from '../../util/errors.js';
 import type { StoredLease } from '../leaseStore.js';
 import type { ManagerLifecycle } from '../lifecycle.js';
 import type { EtcdKeyLayout } from './keys.js';
+import { type EtcdHeaderFacts, headerFacts } from './resetDetector.js';
 
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
 
@@ -24,6 +25,8 @@ export interface LeaseListing {
   readonly leases: StoredLease[];
   readonly revision: number;
   readonly kvs: IKeyValue[];
+  /** Which history the listing came from; see resetDetector.ts. */
+  readonly header: EtcdHeaderFacts;
 }
 
 /**
@@ -47,16 +50,17 @@ export class EtcdRegistry {
   }
 
   /** A cheap read that proves etcd answers; an idle watch proves nothing. */
-  async probe(): Promise<void> {
-    await this.client.get(this.keys.configKey).exec();
+  async probe(): Promise<EtcdHeaderFacts> {
+    const response = await this.client.get(this.keys.configKey).exec();
     this.lifecycle.touch();
+    return headerFacts(response.header);
   }
 
   async listLeases(): Promise<LeaseListing> {
     const response = await this.client.getAll().prefix(this.keys.subnetsPrefix).exec();
     this.lifecycle.touch();
     const leases = response.kvs.map((kv) => this.keys.storedLease(kv));
-    return { leases, revision: Number(response.header.revision), kvs: response.kvs };
+    return { leases, revision: Number(response.header.revision), kvs: response.kvs, header: headerFacts(response.header) };
   }
 
   /** Creates the key for `subnet` if nobody has it; undefined when someone does. */
