@@ -19,6 +19,7 @@ import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
 import { type ReconcileResult, Reconciler } from './reconciler.js';
 import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
+import { ExternalLinkGuard } from './externalLinkGuard.js';
 
 export { DATASTORE_STALE_MS } from './readiness.js';
 
@@ -44,6 +45,7 @@ interface StartupProgress {
   lease?: SubnetLease<PeerData>;
   subnetFileWritten: boolean;
   reconciler?: Reconciler;
+  linkGuard?: ExternalLinkGuard;
 }
 
 /** Everything a running agent is made of, once start-up has produced it. */
@@ -77,6 +79,7 @@ export async function startAgent(
       leased: () => progress.lease?.ownLeaseHeld() ?? false,
       subnetFileWritten: () => progress.subnetFileWritten,
       reconciledPasses: () => progress.reconciler?.completedPasses ?? 0,
+      externalInterface: () => progress.linkGuard?.usable ?? true,
     });
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
   const health =
@@ -136,6 +139,7 @@ async function bringUp(
     const useNexthops = await nexthopSupport;
     const agent = run({ options, config, ext, backend, lease, useNexthops, deps, metrics, logger });
     progress.reconciler = agent.reconciler;
+    progress.linkGuard = agent.linkGuard;
     return {
       ...agent,
       async stop() {
@@ -156,12 +160,21 @@ async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backe
   logger.info('wrote subnet file', { path: options.subnetFile, subnet: formatSubnet(lease.subnet) });
 }
 
-function run(parts: AgentParts): RunningAgent {
+function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLinkGuard } {
   const { options, config, ext, backend, lease, deps, metrics, logger } = parts;
   const link = externalLinkOf(ext);
+  const linkGuard = new ExternalLinkGuard({
+    iface: ext.iface.name,
+    address: ext.ifaceAddress,
+    interfaces: () => deps.hostFacts.interfaces(),
+    logger,
+    onBack: () => reconciler.trigger('external interface back'),
+  });
   const reconciler: Reconciler = new Reconciler({
     kernel: deps.kernel,
     plan: () => {
+      // Without the interface every pass would fail; the guard says when it is back.
+      if (!linkGuard.usable) return undefined;
       const peers = reconciler.admitPeers(lease.peers());
       return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
     },
@@ -173,7 +186,10 @@ function run(parts: AgentParts): RunningAgent {
     watchedLinks: [link.name],
     nexthops: parts.useNexthops,
     logger,
-    onChange: () => reconciler.trigger('kernel changed'),
+    onChange: () => {
+      if (!linkGuard.usable) void linkGuard.check();
+      reconciler.trigger('kernel changed');
+    },
   });
 
   let rejectFatal: (err: Error) => void = () => undefined;
@@ -196,12 +212,14 @@ function run(parts: AgentParts): RunningAgent {
     metrics.kernelOperations.inc({ result: 'applied' }, result.applied);
     metrics.kernelOperations.inc({ result: 'failed' }, result.failed);
     metrics.peersHeldBack.set(result.heldBack);
+    if (result.failed > 0) void linkGuard.check();
     const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
     if (unprompted && result.applied > 0) metrics.driftRepairs.inc();
   });
   lease.on('own-lease', (own) => {
     writeEnv(options, config, backend, own, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
   });
+  reconciler.on('failed', () => void linkGuard.check());
   lease.on('fatal', (err) => rejectFatal(err));
 
   let stopping = false;
@@ -241,8 +259,10 @@ function run(parts: AgentParts): RunningAgent {
     reconciler,
     metrics,
     fatal,
+    linkGuard,
     async stop() {
       stopping = true;
+      linkGuard.stop();
       monitor.stop();
       reconciler.stop();
       await firewallStarting;

@@ -1,6 +1,8 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
 import { describeAsRoot } from '../helpers/rootOnly.js';
-import { type Host, NetnsCluster, type Pod } from '../helpers/netnsCluster.js';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Host, NetnsCluster, type Pod, inNs, run, tryRun } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
@@ -14,12 +16,14 @@ describeAsRoot('healing without a restart (issue #18)', () => {
   let cluster: NetnsCluster;
   const pods: Pod[] = [];
 
+  /** Asked on the host's loopback, as a kubelet probe would be: the underlay may be gone. */
   async function readyz(host: Host): Promise<number> {
-    return (await fetch(`http://${host.ip}:${HEALTH_PORT}/readyz`).catch(() => ({ status: 0 }))).status;
+    const { output } = tryRun('ip', ['netns', 'exec', host.ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '2', `http://127.0.0.1:${HEALTH_PORT}/readyz`]);
+    return Number(output.trim()) || 0;
   }
 
   function start(host: Host): void {
-    cluster.startAgent(host, 'primary', ['--etcd-prefix', PREFIX, '--healthz-ip', host.ip, '--healthz-port', String(HEALTH_PORT)]);
+    cluster.startAgent(host, 'primary', ['--etcd-prefix', PREFIX, '--healthz-ip', '0.0.0.0', '--healthz-port', String(HEALTH_PORT)]);
   }
 
   function brokenPairs(): string[] {
@@ -71,5 +75,46 @@ describeAsRoot('healing without a restart (issue #18)', () => {
     start(h3);
     pods.push(await cluster.addPod(h3));
     await waitFor(() => brokenPairs().length === 0, 15_000, () => `broken: ${brokenPairs().join(' ')}`, 200);
+  });
+
+  /** CPU seconds a process has used (utime + stime, at the usual 100 ticks a second). */
+  function cpuSeconds(pid: number): number {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
+  it('pauses, says so once and reports not ready while the external interface is gone, and rebuilds when it is back', async () => {
+    const h2 = cluster.hosts[1]!;
+    const agent = h2.agents.get('primary')!;
+    const outer = `${cluster.tag}h${h2.index}`;
+    const logBefore = (await cluster.agentLog(h2)).length;
+    // The veth's other end goes with it, as a NIC unplugged.
+    inNs(h2.ns, 'ip', ['link', 'del', 'eth0']);
+    await waitFor(async () => (await readyz(h2)) === 503, 10_000, () => 'still ready');
+    await waitFor(async () => /external interface eth0 is gone/.test(await cluster.agentLog(h2)), 10_000, () => 'not reported');
+    // A hot loop shows as log lines and CPU time while nothing changes.
+    const settledLog = (await cluster.agentLog(h2)).length;
+    const cpuBefore = cpuSeconds(agent.child.pid!);
+    await sleep(5_000);
+    const cpu = cpuSeconds(agent.child.pid!) - cpuBefore;
+    const written = (await cluster.agentLog(h2)).slice(settledLog);
+    process.stderr.write(`interface gone for 5 s: ${cpu.toFixed(2)} CPU-s, ${written.split('\n').filter(Boolean).length} log lines\n`);
+    expect(written.split('\n').filter(Boolean)).toEqual([]);
+    const outage = (await cluster.agentLog(h2)).slice(logBefore);
+    expect(outage.match(/external interface eth0 is gone/g)).toHaveLength(1);
+
+    run('ip', ['link', 'add', outer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h2.ns]);
+    run('ip', ['link', 'set', outer, 'netns', h2.segment.ns]);
+    inNs(h2.segment.ns, 'ip', ['link', 'set', outer, 'master', 'br0', 'up']);
+    inNs(h2.ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    inNs(h2.ns, 'ip', ['addr', 'add', `${h2.ip}/24`, 'dev', 'eth0']);
+    const back = Date.now();
+    await waitFor(() => brokenPairs().length === 0, 15_000, () => `broken: ${brokenPairs().join(' ')}`, 200).catch(async (err: unknown) => {
+      process.stderr.write(`h2 log:\n${(await cluster.agentLog(h2)).slice(logBefore)}\n`);
+      throw err;
+    });
+    process.stderr.write(`pod pairs ping again ${Date.now() - back} ms after the interface was back\n`);
+    await waitFor(async () => (await readyz(h2)) === 200, 10_000, () => 'not ready again');
+    expect(await cluster.agentLog(h2)).toContain('external interface eth0 is back; rebuilding');
   });
 });
