@@ -40,6 +40,8 @@ export interface PeerLease<D = unknown> {
   readonly publicIP: string;
   readonly backendType: string;
   readonly data: D;
+  /** Creation order in the datastore (etcd create_revision, Node creation time): larger is newer. */
+  readonly created?: number;
 }
 
 export type DecodeResult<D> = { readonly ok: true; readonly data: D } | { readonly ok: false; readonly reason: string };

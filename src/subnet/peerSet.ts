@@ -72,14 +72,15 @@ export class PeerSet<D> {
     const owners = new Map<number, PeerLease<D>>();
     const accepted: PeerLease<D>[] = [];
     const conflicts: KeyedReason[] = [];
-    for (const { peer } of candidates) {
+    for (const { peer, created } of candidates) {
       const owner = owners.get(peer.subnet.address);
       if (owner) {
         conflicts.push({ key: peer.key, reason: `subnet ${formatSubnet(peer.subnet)} is already claimed by ${owner.key}` });
         continue;
       }
       owners.set(peer.subnet.address, peer);
-      accepted.push(peer);
+      // A backend may need the order too (vxlan: which of two leases with one VtepMAC is newer).
+      accepted.push({ ...peer, created });
     }
     this.conflictReports.update(conflicts, ({ key, reason }) => {
       this.logger.warn('ignoring invalid lease', { key, reason });

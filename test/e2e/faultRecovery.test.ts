@@ -2,7 +2,7 @@ import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
 import { describeAsRoot } from '../helpers/rootOnly.js';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Host, NetnsCluster, type Pod, inNs, run, tryRun } from '../helpers/netnsCluster.js';
+import { AGENT_BIN, type Host, NetnsCluster, type Pod, inNs, run, tryRun } from '../helpers/netnsCluster.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
@@ -116,5 +116,28 @@ describeAsRoot('healing without a restart (issue #18)', () => {
     process.stderr.write(`pod pairs ping again ${Date.now() - back} ms after the interface was back\n`);
     await waitFor(async () => (await readyz(h2)) === 200, 10_000, () => 'not ready again');
     expect(await cluster.agentLog(h2)).toContain('external interface eth0 is back; rebuilding');
+  });
+
+  it('gives a VtepMAC to the newest lease: a restored backup holding a host\'s lease from its old address does not cut it off', async () => {
+    const [h1, h2] = cluster.hosts as [Host, Host];
+    const admin = cluster.etcd.client();
+    try {
+      const values = Object.values(await admin.getAll().prefix(`${PREFIX}/subnets/`).strings());
+      const h2Lease = values.map((v) => JSON.parse(v) as { PublicIP: string; BackendData: { VtepMAC: string } }).find((l) => l.PublicIP === h2.ip)!;
+      await cluster.etcd.restartEmpty();
+      // The backup's lease sorts before every live one; before the fix, the lower subnet won.
+      const stale = `${PREFIX}/subnets/10.150.0.0-24`;
+      const oldAddress = `192.168.${h2.segment.octet}.99`;
+      await admin.put(stale).value(JSON.stringify({ PublicIP: oldAddress, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: h2Lease.BackendData.VtepMAC } }));
+      const logBefore = (await cluster.agentLog(h1)).length;
+      await cluster.writeNetworkConfig(PREFIX, CONFIG);
+      await waitFor(async () => (await subnetKeys()).length === 4 && brokenPairs().length === 0, 30_000, () => `broken: ${brokenPairs().join(' ')}`, 200);
+      const log = (await cluster.agentLog(h1)).slice(logBefore);
+      expect(log.match(/VtepMAC \S+ is also claimed by the newer lease \S+ at \S+; the newest lease wins/g)).toHaveLength(1);
+      const status = tryRun('ip', ['netns', 'exec', h1.ns, AGENT_BIN, 'status', '--etcd-endpoints', cluster.etcdEndpoint, '--etcd-prefix', PREFIX, '--iface', 'eth0']).output;
+      expect(status).toContain(`not routed: 10.150.0.0-24: VtepMAC ${h2Lease.BackendData.VtepMAC} is also claimed by the newer lease`);
+    } finally {
+      admin.close();
+    }
   });
 });

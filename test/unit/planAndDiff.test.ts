@@ -86,6 +86,33 @@ describe('planKernelState', () => {
     expect(desired.skipped.map((s) => s.key)).toEqual(['10.5.5.0-24', '10.5.6.0-24']);
   });
 
+  it('gives a VtepMAC claimed at two addresses to the newest lease, whatever the subnet order (a re-addressed host)', () => {
+    const stale = { ...vxPeer(2, '192.168.1.11', '02:00:00:00:02:02'), created: 10 };
+    const moved = { ...vxPeer(7, '192.168.1.70', '02:00:00:00:02:02'), created: 40 };
+    const desired = planKernelState({ ...base, peers: [stale, vxPeer(3, '192.168.1.12', '02:00:00:00:03:03'), moved] });
+    expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.3.0/24', '10.5.7.0/24']);
+    expect(desired.fdb).toContainEqual({ mac: '02:00:00:00:02:02', dst: '192.168.1.70' });
+    expect(desired.fdb).not.toContainEqual({ mac: '02:00:00:00:02:02', dst: '192.168.1.11' });
+    expect(desired.skipped).toEqual([
+      { key: '10.5.2.0-24', reason: 'VtepMAC 02:00:00:00:02:02 is also claimed by the newer lease 10.5.7.0-24 at 192.168.1.70; the newest lease wins' },
+    ]);
+    // Order of the input does not matter, only creation order.
+    expect(planKernelState({ ...base, peers: [moved, stale] }).skipped.map((s) => s.key)).toEqual(['10.5.2.0-24']);
+  });
+
+  it('passes creation order from the store to the planner', () => {
+    const store = new LeaseStore();
+    const value = (ip: string) => serializeLeaseAttrs({ publicIP: ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '02:00:00:00:44:44' } });
+    const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own }, silentLogger());
+    store.apply([{ type: 'put', key: '10.5.9.0-24', value: value('192.168.1.90'), revision: 3, created: 3 }]);
+    store.apply([{ type: 'put', key: '10.5.4.0-24', value: value('192.168.1.40'), revision: 8, created: 8 }]);
+    // Renewing the older lease rewrites it, but does not make it newer.
+    store.apply([{ type: 'put', key: '10.5.9.0-24', value: value('192.168.1.90'), revision: 12, created: 3 }]);
+    const desired = planKernelState({ ...base, peers: peerSet.peers() });
+    expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.4.0/24']);
+    expect(desired.skipped.map((s) => s.key)).toEqual(['10.5.9.0-24']);
+  });
+
   it('keeps hostile leases out entirely: they never reach the planner', () => {
     const store = new LeaseStore();
     const value = (ip: string, mac: string) => serializeLeaseAttrs({ publicIP: ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });

@@ -4,6 +4,7 @@ import type { PeerLease } from '../../subnet/lease.js';
 import { type DesiredRoute, type DesiredState, type SkippedPeer, directRoute, onSegment, peerRoute } from '../desiredState.js';
 import type { PeerData } from '../registry.js';
 import { type VxlanBackendConfig, effectiveVxlanPort, vxlanDeviceName, vxlanPodMtu } from './config.js';
+import { vtepMacOwners } from './macConflicts.js';
 
 export interface VxlanPlanInput {
   readonly config: VxlanBackendConfig;
@@ -27,7 +28,11 @@ export function planVxlan(input: VxlanPlanInput): DesiredState {
   const skipped: SkippedPeer[] = [];
   const neighs: Array<{ dst: string; lladdr: string }> = [];
   const fdb: Array<{ mac: string; dst: string }> = [];
-  const macOwner = new Map<string, PeerLease<PeerData>>();
+  const tunnelled = peers.flatMap((peer) =>
+    peer.data.backend === 'vxlan' && !(config.directRouting && onSegment(extLink, peer.publicIP)) ? [{ mac: peer.data.vtepMac, peer }] : [],
+  );
+  const macOwner = vtepMacOwners(tunnelled);
+  const fdbWritten = new Set<string>();
   for (const peer of peers) {
     if (peer.data.backend !== 'vxlan') {
       skipped.push({ key: peer.key, reason: `lease carries ${peer.data.backend} data, not vxlan's` });
@@ -44,12 +49,12 @@ export function planVxlan(input: VxlanPlanInput): DesiredState {
       continue;
     }
     if (owner && owner.publicIP !== peer.publicIP) {
-      skipped.push({ key: peer.key, reason: `VtepMAC ${mac} is already used by ${owner.key} at ${owner.publicIP}` });
+      skipped.push({ key: peer.key, reason: `VtepMAC ${mac} is also claimed by the newer lease ${owner.key} at ${owner.publicIP}; the newest lease wins` });
       continue;
     }
     const gateway = formatIpv4(peer.subnet.address);
-    if (!owner) {
-      macOwner.set(mac, peer);
+    if (!fdbWritten.has(mac)) {
+      fdbWritten.add(mac);
       fdb.push({ mac, dst: peer.publicIP });
     }
     neighs.push({ dst: gateway, lladdr: mac });
