@@ -314,6 +314,19 @@ describe('EtcdDatastore against a real etcd', () => {
     await waitFor(async () => (await admin.get(key).string()) !== null, 5_000);
     expect(formatSubnet(lease.ownLease().subnet)).toBe(formatSubnet(own.subnet));
   });
+  it('says so and reports not ready when another writer overwrites our lease, without fighting over it', async () => {
+    const config = await writeConfig({ Network: '10.21.0.0/16' });
+    const lease = await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.1') });
+    await lease.start();
+    const key = `${testPrefix}/subnets/${formatSubnet(lease.ownLease().subnet).replace('/', '-')}`;
+    const ours = (await admin.get(key).string())!;
+    await admin.put(key).value(serializeLeaseAttrs(vxlanAttrs('192.168.0.1', 77)));
+    await waitFor(() => !lease.ownLeaseHeld(), 5_000, () => 'the takeover went unnoticed');
+    await sleep(300);
+    expect(await admin.get(key).string()).toBe(serializeLeaseAttrs(vxlanAttrs('192.168.0.1', 77)));
+    await admin.put(key).value(ours);
+    await waitFor(() => lease.ownLeaseHeld(), 5_000, () => 'still reported as overwritten');
+  });
 });
 
 describe('EtcdDatastore over TLS with client certificates', () => {

@@ -164,6 +164,8 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private readonly resets = new EtcdResetDetector();
   /** Set while our lease is being re-created after etcd lost its history. */
   private recovering: Promise<void> | undefined;
+  /** The value another writer put on our key (same --public-ip on two hosts, say); we do not fight over it. */
+  private overwrittenWith: string | undefined;
 
   constructor(
     private readonly request: AcquireRequest<C, D>,
@@ -182,7 +184,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   }
 
   override ownLeaseHeld(): boolean {
-    return this.recovering === undefined;
+    return this.recovering === undefined && this.overwrittenWith === undefined;
   }
 
   async dataPlaneReady(): Promise<void> {
@@ -271,6 +273,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       try {
         const { held } = await this.parts.reacquire(previous.subnet);
         this.held = held;
+        this.overwrittenWith = undefined;
         this.resets.sawRevision(held.modRevision);
         this.peerSet.setContext(etcdValidationContext(this.request, held.subnet, this.parts.options));
         this.scheduleRenewal();
@@ -295,6 +298,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const { leases, revision } = listing;
     if (this.store.replaceAll(leases, revision)) this.emit('change');
     this.checkOwnKeyPresent();
+    this.checkOwnKeyOurs();
     return revision;
   }
 
@@ -351,6 +355,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     this.resets.rebase(listing.header);
     this.resets.sawRevision(held.modRevision);
     this.held = held;
+    this.overwrittenWith = undefined;
     this.store.rebase(listing.leases, listing.revision);
     this.scheduleRenewal();
     if (!subnetsEqual(previous, held.subnet)) {
@@ -392,6 +397,28 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       this.logger.warn('our lease is gone from etcd; acquiring again', { subnet: formatSubnet(this.held.subnet) });
       void this.reacquire();
     }
+  }
+
+  /**
+   * Another writer put its own value on our key: two hosts with one --public-ip, or a stray tool.
+   * Taking it back would start a tug of war between two live agents, so we say so once and report
+   * not ready instead; renewal, which is conditional on our last write, then acquires anew.
+   */
+  private checkOwnKeyOurs(): void {
+    const stored = this.store.get(this.ownLeaseName());
+    if (!stored || stored.revision <= this.held.modRevision) return;
+    if (stored.value === this.held.value) {
+      if (this.overwrittenWith !== undefined) this.logger.info('our lease holds our value again', { subnet: formatSubnet(this.held.subnet) });
+      this.overwrittenWith = undefined;
+      return;
+    }
+    if (this.overwrittenWith === stored.value) return;
+    this.overwrittenWith = stored.value;
+    this.logger.error('our lease was overwritten by another writer (another host with our --public-ip?); not taking it back, reporting not ready', {
+      subnet: formatSubnet(this.held.subnet),
+      key: this.held.key,
+      value: stored.value,
+    });
   }
 
   private async startWatch(fromRevision: number): Promise<void> {
@@ -440,6 +467,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     if (this.store.apply(events)) this.emit('change');
     const ownName = this.ownLeaseName();
     if (events.some((e) => e.key === ownName && e.type === 'delete')) this.checkOwnKeyPresent();
+    if (events.some((e) => e.key === ownName && e.type === 'put')) this.checkOwnKeyOurs();
   }
 
   /**
