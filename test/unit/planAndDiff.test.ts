@@ -10,6 +10,8 @@ import { PeerSet } from '../../src/subnet/peerSet.js';
 import { LeaseStore } from '../../src/subnet/leaseStore.js';
 import { type PeerLease, serializeLeaseAttrs } from '../../src/subnet/lease.js';
 import { silentLogger } from '../../src/util/log.js';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 
 function cidr(text: string): Ipv4Subnet {
   const r = parseIpv4Cidr(text);
@@ -126,6 +128,21 @@ describe('planKernelState', () => {
     const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own, forbidden: [ext.subnet] }, silentLogger());
     const desired = planKernelState({ ...base, peers: peerSet.peers() });
     expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.8.0/24']);
+  });
+
+  it('names the first 10 invalid leases of an update and sums up the rest in one line, counting each', () => {
+    const lines: string[] = [];
+    const logger = winston.createLogger({
+      transports: [new winston.transports.Stream({ stream: new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }) })],
+    });
+    const store = new LeaseStore();
+    const invalid: string[] = [];
+    const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own }, logger, (key) => invalid.push(key));
+    store.apply(Array.from({ length: 1000 }, (_, i) => ({ type: 'put' as const, key: `garbage-${i}`, value: '{}', revision: i + 1 })));
+    peerSet.peers();
+    expect(invalid).toHaveLength(1000);
+    expect(lines).toHaveLength(11);
+    expect(lines[10]).toContain('ignoring 990 more invalid leases');
   });
 
   it('lets the first claim of a subnet win when a second key names it too', () => {
