@@ -12,6 +12,8 @@ import { createEtcdClient } from '../../src/subnet/etcd/client.js';
 import { EtcdServer } from '../helpers/etcdServer.js';
 import { waitFor } from '../helpers/waitFor.js';
 import { TcpProxy } from '../helpers/tcpProxy.js';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 
 jest.setTimeout(120_000);
 
@@ -314,6 +316,26 @@ describe('EtcdDatastore against a real etcd', () => {
     await waitFor(async () => (await admin.get(key).string()) !== null, 5_000);
     expect(formatSubnet(lease.ownLease().subnet)).toBe(formatSubnet(own.subnet));
   });
+  it('says once per value that a changed or deleted network config is not applied until a restart', async () => {
+    const lines: string[] = [];
+    const logger = winston.createLogger({
+      transports: [new winston.transports.Stream({ stream: new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }) })],
+    });
+    const config = await writeConfig({ Network: '10.22.0.0/16' });
+    const lease = await acquire(await manager({ logger, probeIntervalMs: 50 }), { config, attrs: vxlanAttrs('192.168.0.1') });
+    await lease.start();
+    const said = (what: string) => lines.filter((l) => l.includes(`the network config in etcd ${what}`)).length;
+    // The same config written differently is no change.
+    await admin.put(`${testPrefix}/config`).value('{ "Network": "10.22.0.0/16" }');
+    await writeConfig({ Network: '10.23.0.0/16' });
+    await waitFor(() => said('changed;') === 1, 5_000, () => lines.join(''));
+    await admin.delete().key(`${testPrefix}/config`);
+    await waitFor(() => said('was deleted') === 1, 5_000, () => lines.join(''));
+    await sleep(300);
+    expect([said('changed;'), said('was deleted')]).toEqual([1, 1]);
+    expect(lease.ownLeaseHeld()).toBe(true);
+  });
+
   it('says so and reports not ready when another writer overwrites our lease, without fighting over it', async () => {
     const config = await writeConfig({ Network: '10.21.0.0/16' });
     const lease = await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.1') });

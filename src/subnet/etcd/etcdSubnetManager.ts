@@ -166,6 +166,8 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private recovering: Promise<void> | undefined;
   /** The value another writer put on our key (same --public-ip on two hosts, say); we do not fight over it. */
   private overwrittenWith: string | undefined;
+  /** The last network config value reported as differing from the one we run with. */
+  private reportedConfig: string | null | undefined;
 
   constructor(
     private readonly request: AcquireRequest<C, D>,
@@ -216,7 +218,8 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private async probe(): Promise<void> {
     if (this.lifecycle.closed) return;
     try {
-      this.noticeReset(await this.registry.probe());
+      const { header, config } = await this.registry.probe();
+      if (!this.noticeReset(header)) this.noticeConfigChange(config);
     } catch (err) {
       this.parts.reportError('health probe', err);
     }
@@ -289,6 +292,33 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       }
     })();
     return this.reacquiring;
+  }
+
+  /**
+   * A change of Network, SubnetLen or backend cannot be applied to a running data plane (every
+   * route, the device and our lease depend on them), so the agent keeps the config it started
+   * with; it says so once per distinct value instead of ignoring the change silently.
+   */
+  private noticeConfigChange(value: string | null): void {
+    let differs: string | undefined;
+    if (value === null) {
+      differs = 'was deleted';
+    } else {
+      try {
+        if (JSON.stringify(this.parts.options.parseConfig(value, this.registry.keys.configKey)) !== JSON.stringify(this.request.config)) differs = 'changed';
+      } catch (err) {
+        differs = `changed to an invalid one (${errorMessage(err)})`;
+      }
+    }
+    if (differs === undefined) {
+      this.reportedConfig = undefined;
+      return;
+    }
+    if (this.reportedConfig === value) return;
+    this.reportedConfig = value;
+    this.logger.warn(`the network config in etcd ${differs}; this agent keeps running with the one it started with: restart it to apply a new one`, {
+      key: this.registry.keys.configKey,
+    });
   }
 
   /** Returns the listing's revision, or undefined when it showed an etcd reset (recovery then takes over). */

@@ -49,11 +49,11 @@ export class EtcdRegistry {
     return value;
   }
 
-  /** A cheap read that proves etcd answers; an idle watch proves nothing. */
-  async probe(): Promise<EtcdHeaderFacts> {
+  /** A cheap read that proves etcd answers (an idle watch proves nothing), of the network config. */
+  async probe(): Promise<{ readonly header: EtcdHeaderFacts; readonly config: string | null }> {
     const response = await this.client.get(this.keys.configKey).exec();
     this.lifecycle.touch();
-    return headerFacts(response.header);
+    return { header: headerFacts(response.header), config: response.kvs[0]?.value.toString() ?? null };
   }
 
   async listLeases(): Promise<LeaseListing> {
