@@ -18,7 +18,7 @@ import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
 import { type ReconcileResult, Reconciler } from './reconciler.js';
-import { readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
+import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
 import { ExternalLinkGuard } from './externalLinkGuard.js';
 
 export { DATASTORE_STALE_MS } from './readiness.js';
@@ -140,6 +140,7 @@ async function bringUp(
     const agent = run({ options, config, ext, backend, lease, useNexthops, deps, metrics, logger });
     progress.reconciler = agent.reconciler;
     progress.linkGuard = agent.linkGuard;
+    keepSubnetEnv(agent.reconciler, () => ({ network: config.network, subnet: lease.ownLease().subnet, mtu: backend.podMtu, ipMasq: options.ipMasq }), options.subnetFile, progress, logger);
     return {
       ...agent,
       async stop() {
@@ -158,6 +159,26 @@ async function bringUp(
 async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backend: ActiveBackend, lease: OwnLease, logger: Logger): Promise<void> {
   await writeSubnetEnv(options.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.podMtu, ipMasq: options.ipMasq });
   logger.info('wrote subnet file', { path: options.subnetFile, subnet: formatSubnet(lease.subnet) });
+}
+
+/**
+ * subnet.env deleted or edited at runtime would fail every pod's CNI ADD: it is checked at every
+ * resync and rewritten, and readiness reports it unwritten while that fails.
+ */
+function keepSubnetEnv(reconciler: Reconciler, env: () => SubnetEnv, path: string, progress: StartupProgress, logger: Logger): void {
+  reconciler.on('reconciled', (result: ReconcileResult) => {
+    if (!result.reasons.includes('resync')) return;
+    ensureSubnetEnv(path, env()).then(
+      (rewritten) => {
+        if (rewritten) logger.warn('subnet file was missing or changed; rewrote it', { path });
+        progress.subnetFileWritten = true;
+      },
+      (err: unknown) => {
+        if (progress.subnetFileWritten) logger.error('rewriting subnet file failed', { error: errorMessage(err) });
+        progress.subnetFileWritten = false;
+      },
+    );
+  });
 }
 
 function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLinkGuard } {
