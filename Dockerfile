@@ -16,11 +16,12 @@ COPY hack/build-cni.sh hack/go.sh hack/
 COPY cni cni
 RUN bash hack/build-cni.sh
 
-# Runtime: Node 20, iproute2, both iptables backends (nft and legacy), and for the wireguard
-# backend `wg` plus the userspace wireguard-go for kernels without the module; no build tools.
+# Runtime: Node 20, iproute2, both iptables backends (nft and legacy), nft for EnableNFTables, and
+# for the wireguard backend `wg` plus the userspace wireguard-go for kernels without the module;
+# no build tools.
 FROM node:20-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 iptables wireguard-tools wireguard-go \
+ && apt-get install -y --no-install-recommends iproute2 iptables nftables wireguard-tools wireguard-go \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /weft
 COPY --from=build /src/package.json /weft/package.json

@@ -157,7 +157,17 @@ func TestIPv6RangesAndRoutesWhenSubnetEnvHasThem(t *testing.T) {
 	env := mustEnv(t, hostEnv+"FLANNEL_IPV6_NETWORK=fd00::/48\nFLANNEL_IPV6_SUBNET=fd00:0:0:3::1/64\n")
 	ipam := buildDelegateConfig(mustConf(t, `{"cniVersion":"1.0.0"}`), env)["ipam"].(map[string]any)
 	expectJSON(t, ipam["ranges"], `[[{"subnet": "10.244.3.0/24"}], [{"subnet": "fd00:0:0:3::/64"}]]`)
-	expectJSON(t, ipam["routes"], `[{"dst": "10.244.0.0/16", "gw": "10.244.3.1"}, {"dst": "fd00::/48"}]`)
+	expectJSON(t, ipam["routes"], `[{"dst": "10.244.0.0/16", "gw": "10.244.3.1"}, {"dst": "fd00::/48", "gw": "fd00:0:0:3::1"}]`)
+}
+
+func TestIPv6OnlySubnetEnvGivesOnlyIPv6RangesAndRoutes(t *testing.T) {
+	env := mustEnv(t, "FLANNEL_IPV6_NETWORK=fd00::/48\nFLANNEL_IPV6_SUBNET=fd00:0:0:3::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n")
+	ipam := buildDelegateConfig(mustConf(t, `{"cniVersion":"1.0.0"}`), env)["ipam"].(map[string]any)
+	expectJSON(t, ipam["ranges"], `[[{"subnet": "fd00:0:0:3::/64"}]]`)
+	expectJSON(t, ipam["routes"], `[{"dst": "fd00::/48", "gw": "fd00:0:0:3::1"}]`)
+	if _, err := parseSubnetEnv("FLANNEL_IPV6_NETWORK=fd00::/48\nFLANNEL_SUBNET=10.0.0.1/24\nFLANNEL_IPV6_SUBNET=fd00:0:0:3::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n", "/x"); err == nil {
+		t.Errorf("FLANNEL_SUBNET without FLANNEL_NETWORK was accepted")
+	}
 }
 
 func TestIPMasqOnlyWhenTheAgentDoesNotMasquerade(t *testing.T) {
@@ -172,4 +182,23 @@ func TestErrorObject(t *testing.T) {
 	expectJSON(t, json.RawMessage(failure.toJSON("0.4.0")), `{"cniVersion": "0.4.0", "code": 11, "msg": "later"}`)
 	failure.Details = "why"
 	expectJSON(t, json.RawMessage(failure.toJSON("1.0.0")), `{"cniVersion": "1.0.0", "code": 11, "msg": "later", "details": "why"}`)
+}
+
+func TestRuntimeConfigAndCapabilitiesReachTheDelegate(t *testing.T) {
+	conf := mustConf(t, `{"cniVersion":"1.0.0","name":"cbr0","type":"flannel",
+		"capabilities":{"portMappings":true,"ips":true,"mac":true,"bandwidth":true},
+		"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"ips":["10.244.3.9/24"],"mac":"0a:58:0a:f4:03:09","bandwidth":{"ingressRate":1000000}}}`)
+	got := asJSON(t, buildDelegateConfig(conf, mustEnv(t, hostEnv))).(map[string]any)
+	expectJSON(t, got["runtimeConfig"], `{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}],"ips":["10.244.3.9/24"],"mac":"0a:58:0a:f4:03:09","bandwidth":{"ingressRate":1000000}}`)
+	expectJSON(t, got["capabilities"], `{"portMappings":true,"ips":true,"mac":true,"bandwidth":true}`)
+
+	own := mustConf(t, `{"cniVersion":"1.0.0","name":"cbr0","delegate":{"capabilities":{"mac":true},"runtimeConfig":{"mac":"stale"}},"runtimeConfig":{"mac":"0a:58:0a:f4:03:09"}}`)
+	mine := asJSON(t, buildDelegateConfig(own, mustEnv(t, hostEnv))).(map[string]any)
+	expectJSON(t, mine["capabilities"], `{"mac":true}`)
+	expectJSON(t, mine["runtimeConfig"], `{"mac":"0a:58:0a:f4:03:09"}`)
+
+	none := asJSON(t, buildDelegateConfig(mustConf(t, `{"cniVersion":"1.0.0","name":"cbr0"}`), mustEnv(t, hostEnv))).(map[string]any)
+	if _, present := none["runtimeConfig"]; present {
+		t.Errorf("runtimeConfig without one from the runtime: %v", none)
+	}
 }

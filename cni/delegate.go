@@ -28,16 +28,20 @@ const accessExecute = 1
 // ipam win, except ranges (always this host's subnet), and its routes are kept with the
 // network's appended. That is Flannel's merge.
 func buildDelegateConfig(conf *netConf, env *subnetEnv) map[string]any {
-	ranges := []any{[]any{map[string]any{"subnet": env.Subnet.String()}}}
 	// The gateway host-local gives the bridge (the subnet's first address), named explicitly: the
 	// kernel route is the same as Flannel's gateway-less one, but the bridge plugin's CHECK
 	// compares prevResult routes with the routing table and fails on a route without its gateway.
-	routes := []any{map[string]any{"dst": env.Network.String(), "gw": env.Subnet.Addr().Next().String()}}
+	ranges := []any{}
+	routes := []any{}
+	if env.Subnet.IsValid() {
+		ranges = append(ranges, []any{map[string]any{"subnet": env.Subnet.String()}})
+		routes = append(routes, map[string]any{"dst": env.Network.String(), "gw": env.Subnet.Addr().Next().String()})
+	}
 	if env.IPv6Subnet.IsValid() {
 		ranges = append(ranges, []any{map[string]any{"subnet": env.IPv6Subnet.String()}})
-	}
-	if env.IPv6Network.IsValid() {
-		routes = append(routes, map[string]any{"dst": env.IPv6Network.String()})
+		if env.IPv6Network.IsValid() {
+			routes = append(routes, map[string]any{"dst": env.IPv6Network.String(), "gw": env.IPv6Subnet.Addr().Next().String()})
+		}
 	}
 	ipam := map[string]any{"type": "host-local"}
 	for key, value := range conf.IPAM {
@@ -61,7 +65,23 @@ func buildDelegateConfig(conf *netConf, env *subnetEnv) map[string]any {
 	delegate["name"] = conf.Name
 	delegate["cniVersion"] = conf.CNIVersion
 	delegate["ipam"] = ipam
+	// What the runtime (or Multus) asks of this attachment: static IPs and MACs, port mappings,
+	// bandwidth. The delegate does the work, so it gets them, as Flannel's plugin passes them.
+	withRuntimeConfig(delegate, conf)
+	if capabilities, present := conf.Raw["capabilities"]; present {
+		if _, own := delegate["capabilities"]; !own {
+			delegate["capabilities"] = capabilities
+		}
+	}
 	return delegate
+}
+
+// withRuntimeConfig hands the runtime's runtimeConfig of this call to the delegate, replacing
+// one stored with an earlier call.
+func withRuntimeConfig(delegate map[string]any, conf *netConf) {
+	if runtimeConfig, present := conf.Raw["runtimeConfig"]; present {
+		delegate["runtimeConfig"] = runtimeConfig
+	}
 }
 
 // findPlugin returns the delegate's executable: the first CNI_PATH directory holding an

@@ -122,6 +122,7 @@ func runCommand(command, containerIDText string, stdin []byte) ([]byte, error) {
 		if err != nil || delegate == nil {
 			return nil, err
 		}
+		withRuntimeConfig(delegate, conf)
 		if _, err := invokeDelegate("DEL", delegate); err != nil {
 			return nil, err
 		}
@@ -147,6 +148,7 @@ func runCommand(command, containerIDText string, stdin []byte) ([]byte, error) {
 		if prevResult, present := conf.Raw["prevResult"]; present {
 			delegate["prevResult"] = prevResult
 		}
+		withRuntimeConfig(delegate, conf)
 		return invokeDelegate("CHECK", delegate)
 	default:
 		return nil, newError(codeInvalidEnvironment, "CNI_COMMAND %s is not ADD, DEL, CHECK or VERSION", quote(command))

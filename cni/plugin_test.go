@@ -206,6 +206,28 @@ func TestDelegateConfigPrintsWhatAddWouldPass(t *testing.T) {
 	}
 }
 
+func TestDelAndCheckPassTheirOwnRuntimeConfig(t *testing.T) {
+	delegate := newFakeDelegate(t, "", 0)
+	conf, _, _ := hostConf(t, "1.0.0")
+	withRuntime := func(mac string) []byte {
+		return []byte(strings.TrimSuffix(conf, "}") + `,"runtimeConfig":{"mac":"` + mac + `"}}`)
+	}
+	if _, err := runCommand("ADD", "c1", withRuntime("0a:58:00:00:00:01")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCommand("CHECK", "c1", withRuntime("0a:58:00:00:00:02")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCommand("DEL", "c1", withRuntime("0a:58:00:00:00:03")); err != nil {
+		t.Fatal(err)
+	}
+	for command, mac := range map[string]string{"ADD": "0a:58:00:00:00:01", "CHECK": "0a:58:00:00:00:02", "DEL": "0a:58:00:00:00:03"} {
+		if got := delegate.stdin(t, command)["runtimeConfig"]; got.(map[string]any)["mac"] != mac {
+			t.Errorf("%s got runtimeConfig %v, want mac %s", command, got, mac)
+		}
+	}
+}
+
 func TestLongContainerIDsAddAndDelLikeShortOnes(t *testing.T) {
 	delegate := newFakeDelegate(t, "", 0)
 	conf, _, dataDir := hostConf(t, "1.0.0")

@@ -50,21 +50,28 @@ func parseSubnetEnv(text, path string) (*subnetEnv, error) {
 		return newError(codeInvalidNetworkConfig, "%s: %s is missing or invalid (got %s)", path, name, got)
 	}
 	env := &subnetEnv{}
-	network, err := netip.ParsePrefix(vars["FLANNEL_NETWORK"])
-	if err != nil || !network.Addr().Is4() || network != network.Masked() {
-		return nil, bad("FLANNEL_NETWORK")
+	// An IPv6-only network has no IPv4 lines at all (Flannel's WriteSubnetFile); otherwise both
+	// must be valid.
+	_, hasNetwork := vars["FLANNEL_NETWORK"]
+	_, hasSubnet := vars["FLANNEL_SUBNET"]
+	if hasNetwork || hasSubnet || vars["FLANNEL_IPV6_SUBNET"] == "" {
+		network, err := netip.ParsePrefix(vars["FLANNEL_NETWORK"])
+		if err != nil || !network.Addr().Is4() || network != network.Masked() {
+			return nil, bad("FLANNEL_NETWORK")
+		}
+		env.Network = network
+		// FLANNEL_SUBNET holds the bridge's address with the subnet's length: 10.244.3.1/24.
+		subnet, err := netip.ParsePrefix(vars["FLANNEL_SUBNET"])
+		if err != nil || !subnet.Addr().Is4() {
+			return nil, bad("FLANNEL_SUBNET")
+		}
+		env.Subnet = subnet.Masked()
+		// Pods would get addresses no peer routes to this host.
+		if !network.Contains(env.Subnet.Addr()) || env.Subnet.Bits() < network.Bits() {
+			return nil, newError(codeInvalidNetworkConfig, "%s: FLANNEL_SUBNET %s lies outside FLANNEL_NETWORK %s", path, vars["FLANNEL_SUBNET"], network)
+		}
 	}
-	env.Network = network
-	// FLANNEL_SUBNET holds the bridge's address with the subnet's length: 10.244.3.1/24.
-	subnet, err := netip.ParsePrefix(vars["FLANNEL_SUBNET"])
-	if err != nil || !subnet.Addr().Is4() {
-		return nil, bad("FLANNEL_SUBNET")
-	}
-	env.Subnet = subnet.Masked()
-	// Pods would get addresses no peer routes to this host.
-	if !network.Contains(env.Subnet.Addr()) || env.Subnet.Bits() < network.Bits() {
-		return nil, newError(codeInvalidNetworkConfig, "%s: FLANNEL_SUBNET %s lies outside FLANNEL_NETWORK %s", path, vars["FLANNEL_SUBNET"], network)
-	}
+	var err error
 	if env.MTU, err = strconv.Atoi(vars["FLANNEL_MTU"]); err != nil || env.MTU < 576 || env.MTU > 65535 {
 		return nil, bad("FLANNEL_MTU")
 	}

@@ -3,7 +3,7 @@
 //   npm run bench                 full run (root), writes docs/benchmarks.md
 //   npm run bench -- --smoke      small and quick (N = 100, one run), for CI
 //   npm run bench -- --out FILE   write the report elsewhere
-//   npm run bench -- --only convergence,kube,burst,steady,dataplane,cni --runs N
+//   npm run bench -- --only convergence,dualstack,kube,burst,steady,dataplane,cni --runs N
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
@@ -26,12 +26,13 @@ const { values } = parseArgs({
   },
 });
 /** `--only convergence,burst` runs a subset while working on one figure. */
-const only = new Set((values.only ?? 'convergence,kube,burst,steady,dataplane,cni').split(','));
+const only = new Set((values.only ?? 'convergence,dualstack,kube,burst,steady,dataplane,cni').split(','));
 const smoke = values.smoke === true;
 const runs = Number(values.runs ?? (smoke ? 1 : 3));
 const outFile = values.out ?? (smoke ? '.bench/smoke.md' : 'docs/benchmarks.md');
 const convergenceSizes = smoke ? [100] : [100, 2000, 10000];
 const kubeSizes = smoke ? [100] : [100, 2000];
+const dualStackPeers = smoke ? 100 : 2000;
 const burstSize = smoke ? 100 : 500;
 const steadyPeers = smoke ? 100 : 10000;
 const steadySeconds = smoke ? 3 : 60;
@@ -73,10 +74,16 @@ function verdict(figure: Figure): string {
   return `${pass ? 'PASS' : 'MISS'} (target ${figure.target.op === 'le' ? '≤' : '≥'} ${figure.target.value} ${figure.unit})`;
 }
 
-/** Leases as Flannel writes them, for fake peers with PublicIPs on the bench host's segment. */
-async function writePeerLeases(client: Etcd3, prefix: string, backend: Backend, count: number, offset = 0): Promise<void> {
+/**
+ * Leases as Flannel writes them, for fake peers with PublicIPs on the bench host's segment;
+ * `dualStack` gives each an IPv6 subnet, PublicIPv6 and BackendV6Data as well.
+ */
+async function writePeerLeases(client: Etcd3, prefix: string, backend: Backend, count: number, offset = 0, dualStack = false): Promise<void> {
   const ops = [];
-  for (let i = offset; i < offset + count; i++) ops.push(client.put(`${prefix}/subnets/${peerSubnet(i)}`).value(peerValue(backend, i)));
+  for (let i = offset; i < offset + count; i++) {
+    const key = dualStack ? `${peerSubnet(i)}&${peerIpv6Subnet(i)}` : peerSubnet(i);
+    ops.push(client.put(`${prefix}/subnets/${key}`).value(dualStack ? dualStackPeerValue(i) : peerValue(backend, i)));
+  }
   // etcd 3.4 allows 128 operations per transaction.
   for (let i = 0; i < ops.length; i += 128) await client.if(`${prefix}/none`, 'Version', '==', 0).then(...ops.slice(i, i + 128)).commit();
 }
@@ -89,6 +96,27 @@ function peerValue(backend: Backend, i: number): string {
   const publicIP = `172.30.${Math.floor(i / 250) + 1}.${(i % 250) + 2}`;
   const mac = `02:42:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
   return JSON.stringify({ PublicIP: publicIP, PublicIPv6: null, BackendType: backend, BackendData: backend === 'vxlan' ? { VNI: 1, VtepMAC: mac } : null });
+}
+
+/** IPv6Network fd99::/48, one /64 per peer. */
+function peerIpv6Subnet(i: number): string {
+  return `fd99:0:0:${(i + 1).toString(16)}::-64`;
+}
+
+function dualStackPeerValue(i: number): string {
+  const lease = JSON.parse(peerValue('vxlan', i)) as Record<string, unknown>;
+  const mac = `02:66:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`;
+  return JSON.stringify({ ...lease, PublicIPv6: `fd30::${(i + 2).toString(16)}`, BackendV6Data: { VNI: 1, VtepMAC: mac } });
+}
+
+/** Gateway routes into fd99::/48 in the agent's namespace, from /proc/<pid>/net/ipv6_route (see peerRouteCount). */
+function peerIpv6RouteCount(agentPid: number): number {
+  let count = 0;
+  for (const line of readFileSync(`/proc/${agentPid}/net/ipv6_route`, 'utf8').split('\n')) {
+    const [destination, , , , nextHop] = line.split(/\s+/);
+    if (destination?.startsWith('fd990000') && nextHop !== '00000000000000000000000000000000') count++;
+  }
+  return count;
 }
 
 function countLines(host: Host, args: string[]): number {
@@ -139,12 +167,20 @@ async function benchCluster(): Promise<NetnsCluster> {
  * One run on a fresh bench host: `body` finds the network config at `prefix` and `peers` leases
  * already in etcd, and starts the agent itself, so that its timing starts at the spawn.
  */
-async function onBenchHost(prefix: string, backend: Backend, peers: number, body: (cluster: NetnsCluster, host: Host) => Promise<void>): Promise<void> {
+async function onBenchHost(
+  prefix: string,
+  backend: Backend,
+  peers: number,
+  body: (cluster: NetnsCluster, host: Host) => Promise<void>,
+  dualStack = false,
+): Promise<void> {
   const cluster = await benchCluster();
   try {
-    await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', Backend: { Type: backend } });
+    const ipv6 = dualStack ? { EnableIPv6: true, IPv6Network: 'fd99::/48' } : {};
+    if (dualStack) inNs(cluster.hosts[0]!.ns, 'ip', ['addr', 'add', 'fd30::1/64', 'dev', 'eth0', 'nodad']);
+    await cluster.writeNetworkConfig(prefix, { Network: '10.0.0.0/8', ...ipv6, Backend: { Type: backend } });
     const client = cluster.etcd.client();
-    await writePeerLeases(client, prefix, backend, peers);
+    await writePeerLeases(client, prefix, backend, peers, 0, dualStack);
     client.close();
     await body(cluster, cluster.hosts[0]!);
   } finally {
@@ -193,6 +229,43 @@ function recordConvergence(scenario: string, peers: number, toEnv: number[], toP
     unit: 'ms',
     ...(target ? { target: { op: 'le' as const, value: target } } : {}),
   });
+}
+
+/**
+ * Dual-stack vxlan against IPv4-only vxlan on the same host set-up, runs alternating so both see
+ * the same machine: start → every peer's IPv4 and IPv6 routes programmed (two devices, two
+ * neighbours, two FDB entries and two routes per peer). Target: at most 1.5 × the IPv4 figure.
+ */
+async function dualStackConvergence(peers: number): Promise<void> {
+  const ipv4Only: number[] = [];
+  const dual: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const ignoredEnv: number[] = [];
+    await onBenchHost(`/bench/d4-${r}`, 'vxlan', peers, async (cluster, host) => {
+      const started = Date.now();
+      const agent = cluster.startAgent(host, 'bench', agentArgs(`/bench/d4-${r}`));
+      await timeConvergence(cluster, host, agent.child.pid!, peers, started, ignoredEnv, ipv4Only);
+    });
+    await onBenchHost(
+      `/bench/d6-${r}`,
+      'vxlan',
+      peers,
+      async (cluster, host) => {
+        const started = Date.now();
+        const pid = cluster.startAgent(host, 'bench', agentArgs(`/bench/d6-${r}`)).child.pid!;
+        dual.push((await waitUntil(() => peerRouteCount(pid) >= peers && peerIpv6RouteCount(pid) >= peers, 60_000, 10)) - started);
+        const neighs = countLines(host, ['ip', '-6', 'neigh', 'show', 'dev', 'flannel-v6.1', 'nud', 'permanent']);
+        const fdb = countLines(host, ['bridge', 'fdb', 'show', 'dev', 'flannel-v6.1']);
+        if (neighs < peers || fdb < peers) throw new Error(`incomplete: ${neighs} IPv6 neigh, ${fdb} fdb for ${peers} peers`);
+      },
+      true,
+    );
+  }
+  const scenario = `convergence vxlan dual-stack N=${peers}`;
+  record({ scenario, metric: `start → all ${peers} peers programmed, IPv4 only (baseline)`, values: ipv4Only, unit: 'ms' });
+  record({ scenario, metric: `start → all ${peers} peers programmed, both families`, values: dual, unit: 'ms' });
+  const baseline = summary(ipv4Only).median;
+  record({ scenario, metric: 'dual-stack / IPv4-only', values: dual.map((v) => v / baseline), unit: '×', target: { op: 'le', value: 1.5 } });
 }
 
 /**
@@ -445,6 +518,7 @@ if (only.has('convergence')) {
     await convergence('host-gw', peers);
   }
 }
+if (only.has('dualstack')) await dualStackConvergence(dualStackPeers);
 if (only.has('kube')) {
   for (const peers of kubeSizes) await kubeConvergence(peers);
 }

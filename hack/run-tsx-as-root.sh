@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1 script=$2
 shift 2
+bash hack/require-node.sh
 if [ "$(id -u)" -ne 0 ]; then
   echo "$name: needs root to create network namespaces; run: sudo bash hack/$name.sh" >&2
   exit 1

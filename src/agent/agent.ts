@@ -3,22 +3,24 @@ import type { Logger } from 'winston';
 import type { AgentOptions } from './options.js';
 import type { ActiveBackend } from '../backend/backend.js';
 import { type AgentNetworkConfig, type PeerData, activateBackend } from '../backend/registry.js';
-import type { IptablesKeeper } from '../kernel/iptables.js';
 import { type HostFacts, kernelHostFacts } from '../kernel/hostFacts.js';
 import { KernelMonitor } from '../kernel/kernelMonitor.js';
-import { type KernelPort, iprouteKernel } from '../kernel/kernelPort.js';
+import { type KernelPort, iprouteKernel, iprouteKernelFor } from '../kernel/kernelPort.js';
 import { kernelSupportsNexthops } from '../kernel/kernelReader.js';
 import { type ExternalInterface, discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { formatSubnet } from '../net/ipv4.js';
+import { formatIpv6Subnet } from '../net/ipv6.js';
 import type { Datastore, OwnLease, SubnetLease } from '../subnet/subnetManager.js';
-import { errorMessage } from '../util/errors.js';
-import { openDatastore } from './datastore.js';
-import { startFirewall } from './firewall.js';
+import { InterfaceSelectionError, errorMessage } from '../util/errors.js';
+import { identifyKubeNode, openDatastore } from './datastore.js';
+import { checkBrNetfilter } from '../net/brNetfilter.js';
+import { type TrafficRules, startTrafficRules } from './trafficRules.js';
 import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
-import { type ReconcileResult, Reconciler } from './reconciler.js';
-import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnet, writeSubnetEnv } from './subnetEnv.js';
+import { type Plane, buildPlanes, countIpv6Peers } from './planes.js';
+import { type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
+import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
 import { ExternalLinkGuard } from './externalLinkGuard.js';
 
 export { DATASTORE_STALE_MS } from './readiness.js';
@@ -26,13 +28,17 @@ export { DATASTORE_STALE_MS } from './readiness.js';
 export interface AgentDependencies {
   readonly hostFacts: HostFacts;
   readonly kernel: KernelPort;
+  /** The IPv6 plane's kernel (ip -6); the real one unless a test substitutes its own. */
+  readonly kernelIpv6?: KernelPort;
   readonly supportsNexthops: () => Promise<boolean>;
 }
 
 /** A running agent; stop() leaves kernel state in place so traffic survives an upgrade. */
 export interface RunningAgent {
   readonly lease: SubnetLease<PeerData>;
+  /** The first plane's reconciler (IPv4, or IPv6 in an IPv6-only network). */
   readonly reconciler: Reconciler;
+  readonly planes: readonly Plane[];
   readonly metrics: AgentMetrics;
   stop(): Promise<void>;
   /** Settles when the agent hits an unrecoverable error (e.g. the subnet range is exhausted on re-acquire). */
@@ -44,7 +50,7 @@ interface StartupProgress {
   datastore?: Datastore<AgentNetworkConfig>;
   lease?: SubnetLease<PeerData>;
   subnetFileWritten: boolean;
-  reconciler?: Reconciler;
+  planes?: readonly Plane[];
   linkGuard?: ExternalLinkGuard;
 }
 
@@ -78,7 +84,7 @@ export async function startAgent(
       lastContact: () => progress.datastore?.lastContact() ?? 0,
       leased: () => progress.lease?.ownLeaseHeld() ?? false,
       subnetFileWritten: () => progress.subnetFileWritten,
-      reconciledPasses: () => progress.reconciler?.completedPasses ?? 0,
+      reconciledPasses: () => Math.min(...(progress.planes ?? []).map((p) => p.reconciler.programmingPasses)),
       externalInterface: () => progress.linkGuard?.usable ?? true,
     });
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
@@ -105,30 +111,57 @@ async function bringUp(
   // way to the first reconcile. Its failure is taken where it is awaited.
   const nexthopSupport = deps.supportsNexthops();
   nexthopSupport.catch(() => undefined);
-  const ext = await discoverExternalInterface(options, deps.hostFacts);
-  logger.info('using external interface', { iface: ext.iface.name, ifaceAddress: ext.ifaceAddress, publicIP: ext.publicIP, mtu: ext.iface.mtu });
-  const datastore = await openDatastore(options, ext, metrics, logger);
+  const kubeNode = options.kubeSubnetMgr ? await identifyKubeNode(options, logger) : undefined;
+  // Flannel's node-public-ip(v6) annotations stand in for --public-ip and --public-ipv6.
+  const selection = {
+    ...options,
+    ...(kubeNode?.publicIp ? { publicIp: kubeNode.publicIp } : {}),
+    ...(kubeNode?.publicIpv6 ? { publicIpv6: kubeNode.publicIpv6 } : {}),
+  };
+  const ext = await discoverExternalInterface(selection, deps.hostFacts);
+  logger.info('using external interface', {
+    iface: ext.iface.name,
+    ...(ext.hasIpv4 ? { ifaceAddress: ext.ifaceAddress, publicIP: ext.publicIP } : {}),
+    ...(ext.ipv6 ? { ifaceIpv6Address: ext.ipv6.ifaceAddress, publicIPv6: ext.ipv6.publicIP } : {}),
+    mtu: ext.iface.mtu,
+  });
+  const datastore = await openDatastore(options, ext, metrics, logger, kubeNode);
   progress.datastore = datastore;
   // A stop during start-up (say, while waiting for a podCIDR) ends every retry loop at once.
   const closeOnAbort = (): void => void datastore.close();
   signal?.addEventListener('abort', closeOnAbort, { once: true });
   try {
     const config = await datastore.readNetworkConfig(signal);
-    logger.info('network config', { network: formatSubnet(config.network), subnetLen: config.subnetLen, backend: config.backend.type });
+    // Flannel's check applies to IPv4 networks: bridged IPv4 traffic must pass through netfilter.
+    if (config.enableIPv4) await checkBrNetfilter();
+    logger.info('network config', {
+      ...(config.enableIPv4 ? { network: formatSubnet(config.network), subnetLen: config.subnetLen } : {}),
+      ...(config.ipv6 ? { ipv6Network: formatIpv6Subnet(config.ipv6.network), ipv6SubnetLen: config.ipv6.subnetLen } : {}),
+      backend: config.backend.type,
+    });
+    const leaseIpv6 = checkFamilies(config, ext, logger);
     const backend = await activateBackend(config.backend, {
       extLink: externalLinkOf(ext),
       network: config.network,
       kernel: deps.kernel,
+      ipv6: leaseIpv6,
       ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
     });
-    logger.info('backend ready', { type: backend.type, ...backend.summary });
-    const previousSubnet = await readPreviousSubnet(options.subnetFile);
+    logger.info('backend ready', { type: backend.type, ...backend.summary, ...backend.ipv6?.summary });
+    const previous = await readPreviousSubnets(options.subnetFile);
     const lease = await datastore.acquire(
       {
         config,
-        attrs: { publicIP: ext.publicIP, backendType: backend.type, backendData: backend.leaseData },
+        attrs: {
+          // An IPv6-only lease carries Flannel's empty IPv4 attributes.
+          publicIP: config.enableIPv4 ? ext.publicIP : '0.0.0.0',
+          backendType: backend.type,
+          backendData: config.enableIPv4 ? backend.leaseData : null,
+          ...(ext.ipv6 && backend.ipv6 ? { publicIPv6: ext.ipv6.publicIP, backendV6Data: backend.ipv6.leaseData } : {}),
+        },
         decodePeerData: backend.decodePeerData,
-        ...(previousSubnet ? { previousSubnet } : {}),
+        ...(previous.ipv4 ? { previousSubnet: previous.ipv4 } : {}),
+        ...(previous.ipv6 ? { previousIpv6Subnet: previous.ipv6 } : {}),
       },
       signal,
     );
@@ -138,9 +171,9 @@ async function bringUp(
     await lease.start();
     const useNexthops = await nexthopSupport;
     const agent = run({ options, config, ext, backend, lease, useNexthops, deps, metrics, logger });
-    progress.reconciler = agent.reconciler;
+    progress.planes = agent.planes;
     progress.linkGuard = agent.linkGuard;
-    keepSubnetEnv(agent.reconciler, () => ({ network: config.network, subnet: lease.ownLease().subnet, mtu: backend.podMtu, ipMasq: options.ipMasq }), options.subnetFile, progress, logger);
+    keepSubnetEnv(agent.reconciler, () => subnetEnvOf(options, config, backend, lease.ownLease()), options.subnetFile, progress, logger);
     return {
       ...agent,
       async stop() {
@@ -156,9 +189,46 @@ async function bringUp(
   }
 }
 
+/**
+ * Which families this host can take part in. IPv4 needs an IPv4 underlay. IPv6 needs an IPv6 one;
+ * in a dual-stack network a host without it joins over IPv4 only (Flannel refuses to start), so
+ * one host lacking IPv6 does not take the whole node down. Returns whether to lease IPv6.
+ */
+function checkFamilies(config: AgentNetworkConfig, ext: ExternalInterface, logger: Logger): boolean {
+  if (config.enableIPv4 && !ext.hasIpv4) {
+    throw new InterfaceSelectionError(`the network has IPv4 enabled, but interface ${ext.iface.name} has no usable IPv4 address`);
+  }
+  if (!config.ipv6) return false;
+  if (ext.ipv6) return true;
+  if (!config.enableIPv4) {
+    throw new InterfaceSelectionError(`the network is IPv6-only, but interface ${ext.iface.name} has no global IPv6 address`);
+  }
+  logger.warn('the network has IPv6 enabled but the external interface has no global IPv6 address; this host takes part over IPv4 only', {
+    iface: ext.iface.name,
+  });
+  return false;
+}
+
+function subnetEnvOf(options: AgentOptions, config: AgentNetworkConfig, backend: ActiveBackend, lease: OwnLease): SubnetEnv {
+  const ipv6 = config.ipv6 && lease.ipv6Subnet ? { network: config.ipv6.network, subnet: lease.ipv6Subnet } : undefined;
+  return {
+    network: config.network,
+    subnet: lease.subnet,
+    ipv4: config.enableIPv4,
+    ...(ipv6 ? { ipv6 } : {}),
+    mtu: backend.podMtu,
+    ipMasq: options.ipMasq,
+  };
+}
+
 async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backend: ActiveBackend, lease: OwnLease, logger: Logger): Promise<void> {
-  await writeSubnetEnv(options.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.podMtu, ipMasq: options.ipMasq });
-  logger.info('wrote subnet file', { path: options.subnetFile, subnet: formatSubnet(lease.subnet) });
+  const env = subnetEnvOf(options, config, backend, lease);
+  await writeSubnetEnv(options.subnetFile, env);
+  logger.info('wrote subnet file', {
+    path: options.subnetFile,
+    ...(config.enableIPv4 ? { subnet: formatSubnet(lease.subnet) } : {}),
+    ...(env.ipv6 ? { ipv6Subnet: formatIpv6Subnet(env.ipv6.subnet) } : {}),
+  });
 }
 
 /**
@@ -186,30 +256,34 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
   const link = externalLinkOf(ext);
   const linkGuard = new ExternalLinkGuard({
     iface: ext.iface.name,
-    address: ext.ifaceAddress,
+    // An interface chosen for its IPv6 address alone has no IPv4 one to lose.
+    ...(ext.hasIpv4 ? { address: ext.ifaceAddress } : {}),
     interfaces: () => deps.hostFacts.interfaces(),
     logger,
-    onBack: () => reconciler.trigger('external interface back'),
+    onBack: () => triggerAll('external interface back'),
   });
-  const reconciler: Reconciler = new Reconciler({
+  const planes = buildPlanes({
+    config,
+    backend,
+    lease,
+    link,
     kernel: deps.kernel,
-    plan: () => {
-      // Without the interface every pass would fail; the guard says when it is back.
-      if (!linkGuard.usable) return undefined;
-      const peers = reconciler.admitPeers(lease.peers());
-      return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
-    },
-    scope: { network: config.network, extLink: link.name, useNexthops: parts.useNexthops },
+    kernelIpv6: deps.kernelIpv6 ?? iprouteKernelFor(6),
+    useNexthops: parts.useNexthops,
     logger,
+    // Without the interface every pass would fail; the guard says when it is back.
+    paused: () => !linkGuard.usable,
   });
+  const reconciler = planes[0]!.reconciler;
+  const triggerAll = (reason: string): void => planes.forEach((p) => p.reconciler.trigger(reason));
   const monitor = new KernelMonitor({
-    ownDevices: backend.deviceName ? [backend.deviceName] : [],
+    ownDevices: planes.flatMap((p) => (p.deviceName ? [p.deviceName] : [])),
     watchedLinks: [link.name],
     nexthops: parts.useNexthops,
     logger,
     onChange: () => {
       if (!linkGuard.usable) void linkGuard.check();
-      reconciler.trigger('kernel changed');
+      triggerAll('kernel changed');
     },
   });
 
@@ -218,34 +292,40 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
   fatal.catch(() => undefined);
 
   const updateLeaseMetrics = (): void => {
-    metrics.peers.set({ backend: backend.type }, lease.peers().length);
+    const peers = lease.peers();
+    if (config.enableIPv4) metrics.peers.set({ backend: backend.type, family: 'ipv4' }, peers.length);
+    if (config.ipv6) metrics.peers.set({ backend: backend.type, family: 'ipv6' }, countIpv6Peers(peers));
     const expiration = lease.ownLease().expiration;
     metrics.leaseExpiry.set(expiration ? expiration.getTime() / 1000 : 0);
   };
   updateLeaseMetrics();
   lease.on('change', () => {
     updateLeaseMetrics();
-    reconciler.trigger('leases changed');
+    triggerAll('leases changed');
   });
-  reconciler.on('reconciled', (result: ReconcileResult) => {
-    metrics.reconcileDuration.observe(result.durationMs / 1000);
-    metrics.peersNotRouted.set(result.skipped);
-    metrics.kernelOperations.inc({ result: 'applied' }, result.applied);
-    metrics.kernelOperations.inc({ result: 'failed' }, result.failed);
-    metrics.peersHeldBack.set(result.heldBack);
-    if (result.failed > 0) void linkGuard.check();
-    const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
-    if (unprompted && result.applied > 0) metrics.driftRepairs.inc();
-  });
+  for (const { family, reconciler: planeReconciler } of planes) {
+    // A labelled counter shows no series until its first increment; scrapers want a 0 first.
+    metrics.driftRepairs.inc({ family }, 0);
+    planeReconciler.on('reconciled', (result: ReconcileResult) => {
+      metrics.reconcileDuration.observe({ family }, result.durationMs / 1000);
+      metrics.peersNotRouted.set({ family }, result.skipped);
+      metrics.kernelOperations.inc({ result: 'applied', family }, result.applied);
+      metrics.kernelOperations.inc({ result: 'failed', family }, result.failed);
+      metrics.peersHeldBack.set({ family }, result.heldBack);
+      const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'resync');
+      if (unprompted && result.applied > 0) metrics.driftRepairs.inc({ family });
+      if (result.failed > 0) void linkGuard.check();
+    });
+    planeReconciler.on('failed', () => void linkGuard.check());
+  }
   lease.on('own-lease', (own) => {
     writeEnv(options, config, backend, own, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
   });
-  reconciler.on('failed', () => void linkGuard.check());
   lease.on('fatal', (err) => rejectFatal(err));
 
   let stopping = false;
-  let firewall: IptablesKeeper | undefined;
-  let firewallStarting: Promise<void> | undefined;
+  let trafficRules: TrafficRules | undefined;
+  let trafficRulesStarting: Promise<void> | undefined;
   // The monitor and the iptables keeper start after the first pass. Programming thousands of
   // peers would otherwise echo back through the monitor line by line while the batch runs, and
   // the keeper's iptables processes would compete with it for the CPU. One more pass covers
@@ -255,29 +335,42 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
     // A pass that was running when the stop came still reports; nothing may start after it.
     if (stopping) return;
     monitor.start();
-    reconciler.trigger('kernel monitor started');
-    firewallStarting = startFirewall({
-      options,
-      config,
-      ownLease: () => lease.ownLease(),
-      logger,
-      onRepair: () => metrics.driftRepairs.inc(),
-      stopping: () => stopping,
-    })
-      .then((keeper) => {
-        firewall = keeper;
+    triggerAll('kernel monitor started');
+    const ipv6 = config.ipv6;
+    trafficRulesStarting = startTrafficRules(
+      {
+        options,
+        ...(config.enableIPv4 ? { network: config.network } : {}),
+        ...(ipv6 ? { ipv6: { network: ipv6.network, ownSubnet: () => lease.ownLease().ipv6Subnet } } : {}),
+        nftables: config.enableNFTables,
+        ownSubnet: () => lease.ownLease().subnet,
+        logger,
+        onRepair: (family) => metrics.driftRepairs.inc({ family }),
+      },
+      () => stopping,
+    )
+      .then((rules) => {
+        trafficRules = rules;
       })
       .catch((err: unknown) => {
         logger.error('starting the iptables keeper failed', { error: errorMessage(err) });
       });
   };
   reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
-  reconciler.once('reconciled', () => void lease.dataPlaneReady());
-  reconciler.start();
+  // NetworkUnavailable is cleared by the first pass that programmed the kernel, not by one in
+  // which every operation failed.
+  const onFirstProgramming = (result: ReconcileResult): void => {
+    if (!programmedKernel(result)) return;
+    reconciler.off('reconciled', onFirstProgramming);
+    if (options.setNodeNetworkUnavailable) void lease.dataPlaneReady();
+  };
+  reconciler.on('reconciled', onFirstProgramming);
+  for (const plane of planes) plane.reconciler.start();
 
   return {
     lease,
     reconciler,
+    planes,
     metrics,
     fatal,
     linkGuard,
@@ -285,9 +378,9 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
       stopping = true;
       linkGuard.stop();
       monitor.stop();
-      reconciler.stop();
-      await firewallStarting;
-      await firewall?.stop();
+      for (const plane of planes) plane.reconciler.stop();
+      await trafficRulesStarting;
+      await trafficRules?.stop();
       await lease.close();
     },
   };

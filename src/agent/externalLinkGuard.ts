@@ -4,9 +4,9 @@ import { Backoff } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
 
 export interface ExternalLinkGuardOptions {
-  /** The external interface and the address the lease and the backend's device were built on. */
+  /** The external interface and the IPv4 address the lease and the backend's device were built on. */
   readonly iface: string;
-  readonly address: string;
+  readonly address?: string;
   readonly interfaces: () => Promise<HostInterface[]>;
   readonly logger: Logger;
   /** The interface is usable again: everything on it must be rebuilt. */
@@ -66,7 +66,7 @@ export class ExternalLinkGuard {
     try {
       const found = (await this.options.interfaces()).find((i) => i.name === iface);
       if (!found) problem = 'is gone';
-      else if (!found.ipv4.some((a) => a.address === address)) problem = `no longer holds ${address}`;
+      else if (address !== undefined && !found.ipv4.some((a) => a.address === address)) problem = `no longer holds ${address}`;
     } catch (err) {
       // A failed read proves nothing either way; the next pass or check decides.
       logger.debug('reading interfaces failed', { error: errorMessage(err) });

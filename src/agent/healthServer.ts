@@ -23,7 +23,7 @@ export interface HealthServerOptions {
 
 /**
  * /healthz: the process is alive and its event loop answers.
- * /readyz: lease held, subnet.env written, kernel reconciled at least once, datastore reached
+ * /readyz: lease held, subnet.env written, kernel programmed by at least one pass, datastore reached
  *          recently; the body says which check failed.
  * /metrics: Prometheus text format.
  */

@@ -9,14 +9,15 @@ export class AgentMetrics {
 
   readonly peers = new Gauge({
     name: 'weft_peers',
-    help: 'Valid peer leases currently known, by backend.',
-    labelNames: ['backend'] as const,
+    help: 'Valid peer leases currently known, by backend and address family (ipv4, ipv6).',
+    labelNames: ['backend', 'family'] as const,
     registers: [this.registry],
   });
 
   readonly peersHeldBack = new Gauge({
     name: 'weft_peers_held_back',
-    help: 'Valid peers left out of the kernel for now because it keeps refusing their entries (retried with backoff).',
+    help: 'Valid peers left out of the kernel for now because it keeps refusing their entries (retried with backoff), by address family.',
+    labelNames: ['family'] as const,
     registers: [this.registry],
   });
 
@@ -24,25 +25,28 @@ export class AgentMetrics {
     name: 'weft_reconcile_duration_seconds',
     help: 'Time of one reconcile pass: plan, read the kernel, diff, apply.',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    labelNames: ['family'] as const,
     registers: [this.registry],
   });
 
   readonly kernelOperations = new Counter({
     name: 'weft_kernel_operations_total',
-    help: 'Kernel operations (iproute2 batch lines) applied, by result.',
-    labelNames: ['result'] as const,
+    help: 'Kernel operations (iproute2 batch lines) applied, by result and address family.',
+    labelNames: ['result', 'family'] as const,
     registers: [this.registry],
   });
 
   readonly driftRepairs = new Counter({
     name: 'weft_drift_repairs_total',
-    help: 'Reconcile passes started by a kernel change or a resync that had to change kernel state.',
+    help: 'Reconcile passes started by a kernel change or a resync that had to change kernel state, by address family.',
+    labelNames: ['family'] as const,
     registers: [this.registry],
   });
 
   readonly peersNotRouted = new Gauge({
     name: 'weft_peers_not_routed',
-    help: 'Valid peer leases the backend skipped at the last pass (e.g. a duplicate WireGuard key, an endpoint inside the pod network).',
+    help: 'Valid peer leases the backend skipped at the last pass (e.g. a duplicate WireGuard key, an endpoint inside the pod network), by address family.',
+    labelNames: ['family'] as const,
     registers: [this.registry],
   });
 

@@ -8,6 +8,15 @@ import type { ApplyResult, KernelPort } from '../kernel/kernelPort.js';
 import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
 import { PeerBackoff, type PeerIdentity } from './peerBackoff.js';
 
+/**
+ * False for a pass in which every kernel operation failed: it programmed nothing to route over
+ * (without CAP_NET_ADMIN not even the device can be created). A pass with some failures still
+ * programmed the rest, and its failures are retried.
+ */
+export function programmedKernel(result: ReconcileResult): boolean {
+  return result.failed === 0 || result.applied > 0;
+}
+
 export interface ReconcileResult {
   readonly applied: number;
   readonly failed: number;
@@ -57,6 +66,7 @@ export class Reconciler extends EventEmitter {
   private readonly skipReports = new ReportOncePerKey();
   private passes = 0;
   private readonly backoff: PeerBackoff;
+  private programming = 0;
 
   constructor(private readonly options: ReconcilerOptions) {
     super();
@@ -86,9 +96,14 @@ export class Reconciler extends EventEmitter {
     this.backoff.stop();
   }
 
-  /** Number of completed passes, for readiness ("reconciled at least once"). */
+  /** Number of completed passes. */
   get completedPasses(): number {
     return this.passes;
+  }
+
+  /** Completed passes that programmed the kernel (see programmedKernel), for readiness. */
+  get programmingPasses(): number {
+    return this.programming;
   }
 
   trigger(reason: string): void {
@@ -112,6 +127,7 @@ export class Reconciler extends EventEmitter {
       this.again = false;
       try {
         const result = await this.reconcileOnce();
+        if (result && programmedKernel(result)) this.programming++;
         if (result) this.emit('reconciled', result);
         if (result && result.failed > 0) this.retrySoon();
       } catch (err) {

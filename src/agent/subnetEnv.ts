@@ -3,23 +3,35 @@ import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FileWriteError } from '../util/errors.js';
 import { type Ipv4Subnet, formatIpv4, formatSubnet, parseIpv4Cidr, maskOf, ipv4ToNumber, parseIpv4 } from '../net/ipv4.js';
+import { type Ipv6Subnet, formatIpv6, formatIpv6Subnet, ipv6SubnetOf } from '../net/ipv6.js';
 
 export interface SubnetEnv {
   readonly network: Ipv4Subnet;
   readonly subnet: Ipv4Subnet;
   readonly mtu: number;
   readonly ipMasq: boolean;
+  /** False in an IPv6-only network: Flannel then writes no FLANNEL_NETWORK/FLANNEL_SUBNET. */
+  readonly ipv4?: boolean;
+  /** This host's IPv6 network and subnet, when it leased one. */
+  readonly ipv6?: { readonly network: Ipv6Subnet; readonly subnet: Ipv6Subnet };
 }
 
-/** The file the CNI plugin reads; the format is Flannel's, byte for byte. */
+/**
+ * The file the CNI plugin reads; the format is Flannel's (WriteSubnetFile), byte for byte: the
+ * IPv4 lines, the IPv6 lines, then MTU and masquerading. Each SUBNET is the first address after
+ * the subnet's network address, with the subnet's prefix length.
+ */
 export function formatSubnetEnv(env: SubnetEnv): string {
-  return [
-    `FLANNEL_NETWORK=${formatSubnet(env.network)}`,
-    `FLANNEL_SUBNET=${formatIpv4(env.subnet.address + 1)}/${env.subnet.prefixLength}`,
-    `FLANNEL_MTU=${env.mtu}`,
-    `FLANNEL_IPMASQ=${env.ipMasq}`,
-    '',
-  ].join('\n');
+  const lines: string[] = [];
+  if (env.ipv4 !== false) {
+    lines.push(`FLANNEL_NETWORK=${formatSubnet(env.network)}`, `FLANNEL_SUBNET=${formatIpv4(env.subnet.address + 1)}/${env.subnet.prefixLength}`);
+  }
+  if (env.ipv6) {
+    const { network, subnet } = env.ipv6;
+    lines.push(`FLANNEL_IPV6_NETWORK=${formatIpv6Subnet(network)}`, `FLANNEL_IPV6_SUBNET=${formatIpv6(subnet.address + 1n)}/${subnet.prefixLength}`);
+  }
+  lines.push(`FLANNEL_MTU=${env.mtu}`, `FLANNEL_IPMASQ=${env.ipMasq}`, '');
+  return lines.join('\n');
 }
 
 /** Parses KEY=value lines; comments, blanks and surrounding quotes are tolerated. */
@@ -51,12 +63,30 @@ export function previousSubnetFromEnv(text: string): Ipv4Subnet | undefined {
   return parsed.ok ? parsed.subnet : undefined;
 }
 
-export async function readPreviousSubnet(path: string): Promise<Ipv4Subnet | undefined> {
+/** The IPv6 subnet a previous run leased, from FLANNEL_IPV6_SUBNET ("fc00:0:0:3::1/64" → fc00:0:0:3::/64). */
+export function previousIpv6SubnetFromEnv(text: string): Ipv6Subnet | undefined {
+  const value = parseEnvFile(text).get('FLANNEL_IPV6_SUBNET');
+  const [addressText, lengthText] = value?.split('/') ?? [];
+  const prefixLength = Number(lengthText);
+  if (!addressText || !/^\d{1,3}$/.test(lengthText ?? '') || prefixLength > 128) return undefined;
+  return ipv6SubnetOf(addressText, prefixLength);
+}
+
+export interface PreviousSubnets {
+  readonly ipv4?: Ipv4Subnet;
+  readonly ipv6?: Ipv6Subnet;
+}
+
+export async function readPreviousSubnets(path: string): Promise<PreviousSubnets> {
+  let text: string;
   try {
-    return previousSubnetFromEnv(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch {
-    return undefined;
+    return {};
   }
+  const ipv4 = previousSubnetFromEnv(text);
+  const ipv6 = previousIpv6SubnetFromEnv(text);
+  return { ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}) };
 }
 
 /**

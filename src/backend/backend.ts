@@ -3,6 +3,7 @@ import type { KernelPort } from '../kernel/kernelPort.js';
 import type { ActualState } from '../kernel/kernelState.js';
 import type { ExternalLink } from '../net/externalInterface.js';
 import type { Ipv4Subnet } from '../net/ipv4.js';
+import type { Ipv6Subnet } from '../net/ipv6.js';
 import type { DecodeResult, PeerLease } from '../subnet/lease.js';
 import type { DesiredRoute, DesiredState } from './desiredState.js';
 import type { PeerData } from './registry.js';
@@ -34,6 +35,8 @@ export interface BackendEnvironment {
   readonly inspectOnly?: boolean;
   /** Read-only use: what a previous run left in the kernel. */
   readonly kernel: Pick<KernelPort, 'read'>;
+  /** Prepare an IPv6 plane too (the network has IPv6 enabled and extLink an IPv6 address). */
+  readonly ipv6: boolean;
 }
 
 /** One peer as `weft status` shows it: the backend's own column, and what the kernel lacks. */
@@ -55,9 +58,23 @@ export interface BackendRuntime {
   /** What the log says about this host's side, once at start. */
   readonly summary: Record<string, unknown>;
   plan(ownSubnet: Ipv4Subnet, peers: readonly PeerLease<PeerData>[]): DesiredState;
+  /** The IPv6 plane, when the environment asked for one. */
+  readonly ipv6?: Ipv6Runtime;
   /** Backend-specific checks of peers beyond their routes (which status checks for every backend). */
   peerChecker(desired: DesiredState, actual: ActualState): PeerChecker;
   deviceProblems(desired: DesiredState, actual: ActualState): string[];
+}
+
+/**
+ * A backend's IPv6 plane on this host: planned over each peer's IPv6 lease and diffed on its
+ * own against the kernel's IPv6 tables, so the IPv4 plane's code and state are untouched.
+ */
+export interface Ipv6Runtime {
+  readonly deviceName: string | undefined;
+  /** BackendV6Data this host publishes, exactly as Flannel writes it. */
+  readonly leaseData: unknown;
+  readonly summary: Record<string, unknown>;
+  plan(ownSubnet: Ipv6Subnet, peers: readonly PeerLease<PeerData>[]): DesiredState;
 }
 
 /** A runtime together with its type, MTU and peer-data check: what the agent holds. */

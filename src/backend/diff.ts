@@ -1,4 +1,5 @@
 import { type Ipv4Subnet, parseIpv4Cidr, subnetContainsSubnet } from '../net/ipv4.js';
+import { type Ipv6Subnet, ipv6SubnetContainsSubnet, parseIpv6Cidr } from '../net/ipv6.js';
 import { type ActualState, type KernelNexthop, type KernelRoute, WEFT_ROUTE_PROTOCOL } from '../kernel/kernelState.js';
 import type { KernelPlan } from '../kernel/kernelPlan.js';
 import type { DesiredState, DesiredVxlanDevice } from './desiredState.js';
@@ -6,7 +7,8 @@ import { diffWireguard } from './diffWireguard.js';
 
 /** What weft may touch: routes of its protocol inside its Network, on its device or the external link. */
 export interface OwnershipScope {
-  readonly network: Ipv4Subnet;
+  /** One family per scope: the IPv6 plane is diffed on its own, against `ip -6` state. */
+  readonly network: Ipv4Subnet | Ipv6Subnet;
   readonly extLink: string;
   /**
    * Program each peer's gateway as a nexthop object and point its route at it. Same forwarding
@@ -16,8 +18,13 @@ export interface OwnershipScope {
   readonly useNexthops: boolean;
 }
 
+/**
+ * Nexthops are used for IPv4 only (their IDs are IPv4 subnet addresses, see nexthopIdFor), so an
+ * IPv6 scope owns none and can never delete an IPv4 plane's nexthop.
+ */
 function ownsNexthop(nexthop: KernelNexthop, scope: OwnershipScope, ownDevices: ReadonlySet<string | undefined>): boolean {
-  const inNetwork = subnetContainsSubnet(scope.network, { address: nexthop.id, prefixLength: 32 });
+  if (typeof scope.network.address === 'bigint') return false;
+  const inNetwork = subnetContainsSubnet(scope.network as Ipv4Subnet, { address: nexthop.id, prefixLength: 32 });
   return inNetwork && (nexthop.dev === scope.extLink || ownDevices.has(nexthop.dev));
 }
 
@@ -32,9 +39,16 @@ function keyed<T, K, V>(items: readonly T[], key: (item: T) => K, value: (item: 
 }
 
 function ownsRoute(route: KernelRoute, scope: OwnershipScope, ownDevices: ReadonlySet<string | undefined>): boolean {
-  const parsed = parseIpv4Cidr(route.dst);
-  if (!parsed.ok || !subnetContainsSubnet(scope.network, parsed.subnet)) return false;
-  return route.dev === scope.extLink || ownDevices.has(route.dev);
+  return inScopeNetwork(scope.network, route.dst) && (route.dev === scope.extLink || ownDevices.has(route.dev));
+}
+
+function inScopeNetwork(network: Ipv4Subnet | Ipv6Subnet, dst: string): boolean {
+  if (typeof network.address === 'bigint') {
+    const parsed = parseIpv6Cidr(dst);
+    return parsed.ok && ipv6SubnetContainsSubnet(network as Ipv6Subnet, parsed.subnet);
+  }
+  const parsed = parseIpv4Cidr(dst);
+  return parsed.ok && subnetContainsSubnet(network as Ipv4Subnet, parsed.subnet);
 }
 
 function sameNextHop(a: { gateway?: string; dev: string; onlink: boolean }, b: { gateway?: string; dev: string; onlink: boolean }): boolean {
@@ -47,6 +61,14 @@ function nextHopText(hop: { gateway?: string; dev: string; onlink: boolean }): s
 
 function routeDelLine(route: KernelRoute): string {
   return `route del ${route.dst} ${PROTO}`;
+}
+
+/**
+ * An IPv6 device address skips duplicate address detection: it is a /128 on a tunnel that cannot
+ * reach a duplicate, and DAD would only keep it unusable as a source for a second.
+ */
+function addressLine(device: DesiredVxlanDevice): string {
+  return `addr replace ${device.address} dev ${device.name}${device.address.includes(':') ? ' nodad' : ''}`;
 }
 
 /** Does the existing device have to be deleted and created again to match? */
@@ -73,7 +95,7 @@ function planDevice(desired: DesiredVxlanDevice, actual: ActualState['device']):
         `dstport ${desired.port} ${desired.learning ? 'learning' : 'nolearning'}${desired.gbp ? ' gbp' : ''}`,
     );
     lines.push(`link set ${desired.name} address ${desired.mac} mtu ${desired.mtu} up`);
-    lines.push(`addr replace ${desired.address} dev ${desired.name}`);
+    lines.push(addressLine(desired));
     return { lines, recreated };
   }
   const device = actual!;
@@ -81,7 +103,7 @@ function planDevice(desired: DesiredVxlanDevice, actual: ActualState['device']):
   if (device.mac !== desired.mac) changes.push(`address ${desired.mac}`);
   if (device.mtu !== desired.mtu) changes.push(`mtu ${desired.mtu}`);
   if (changes.length > 0 || !device.up) lines.push(`link set ${desired.name} ${[...changes, 'up'].join(' ')}`);
-  if (!device.addresses.includes(desired.address)) lines.push(`addr replace ${desired.address} dev ${desired.name}`);
+  if (!device.addresses.includes(desired.address)) lines.push(addressLine(desired));
   for (const address of device.addresses) {
     if (address !== desired.address) lines.push(`addr del ${address} dev ${desired.name}`);
   }

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseIpv4 } from '../net/ipv4.js';
+import { normalizeIpv6, parseIpv6 } from '../net/ipv6.js';
 import { errorMessage } from '../util/errors.js';
 import { DEFAULT_ANNOTATION_PREFIX, normalizeAnnotationPrefix } from '../subnet/kube/annotations.js';
 
@@ -32,11 +33,14 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'etcd-password', kind: 'string', valueName: 'password', description: 'password for BasicAuth to etcd' },
   { name: 'iface', kind: 'strings', valueName: 'name-or-ip', defaultValue: [], description: 'interface to use (IP or name) for inter-host communication; repeat to give fallbacks in order' },
   { name: 'iface-regex', kind: 'strings', valueName: 'regex', defaultValue: [], parse: parseRegex, description: 'regex matching the first interface (by IP, then name) to use; repeatable' },
-  { name: 'iface-can-reach', kind: 'string', valueName: 'ip', parse: parseIpv4Flag, description: 'use the interface the kernel routes this address through' },
+  { name: 'iface-can-reach', kind: 'string', valueName: 'ip', parse: parseIpFlag, description: 'use the interface the kernel routes this address (IPv4 or IPv6) through' },
   { name: 'public-ip', kind: 'string', valueName: 'ip', parse: parseIpv4Flag, description: 'IP accessible by other nodes for inter-host communication' },
+  { name: 'public-ipv6', kind: 'string', valueName: 'ip', parse: parseIpv6Flag, description: 'IPv6 address accessible by other nodes for inter-host communication' },
   { name: 'subnet-file', kind: 'string', valueName: 'path', defaultValue: DEFAULT_SUBNET_FILE, description: 'filename where env variables (subnet, MTU, ...) will be written to' },
   { name: 'subnet-lease-renew-margin', kind: 'int', valueName: 'minutes', defaultValue: 60, parse: intInRange(1, 1439), description: 'subnet lease renewal margin, in minutes, ranging from 1 to 1439' },
   { name: 'ip-masq', kind: 'bool', defaultValue: false, description: 'setup IP masquerade rule for traffic destined outside of overlay network' },
+  { name: 'ip-masq-fully-random-disable', kind: 'bool', defaultValue: false, description: 'masquerade without --random-fully (fully-random in nftables mode)' },
+  { name: 'ip-blackhole-route', kind: 'bool', defaultValue: false, description: "add a blackhole route for this node's own subnet, so traffic to its unused addresses never leaves the node" },
   { name: 'iptables-forward-rules', kind: 'bool', defaultValue: true, description: 'add default accept rules to FORWARD chain in iptables' },
   { name: 'iptables-resync', kind: 'int', valueName: 'seconds', defaultValue: 5, parse: intInRange(1, 86400), description: 'resync period for iptables rules, in seconds' },
   { name: 'healthz-ip', kind: 'string', valueName: 'ip', defaultValue: '0.0.0.0', parse: parseIpv4Flag, description: 'the IP address for healthz server to listen' },
@@ -45,6 +49,7 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'kubeconfig-file', kind: 'string', valueName: 'path', description: 'kubeconfig file location (default: in-cluster configuration)' },
   { name: 'kube-api-url', kind: 'string', valueName: 'url', parse: parseHttpUrl, description: 'Kubernetes API server URL (default: from kubeconfig or in-cluster)' },
   { name: 'kube-annotation-prefix', kind: 'string', valueName: 'prefix', defaultValue: DEFAULT_ANNOTATION_PREFIX, parse: parseAnnotationPrefix, description: 'Kubernetes annotation prefix for node annotations' },
+  { name: 'set-node-network-unavailable', kind: 'bool', defaultValue: true, description: "set the node's NetworkUnavailable condition to False once routes are in place (Kubernetes mode)" },
   { name: 'net-config-path', kind: 'string', valueName: 'path', defaultValue: DEFAULT_NET_CONFIG_PATH, description: 'path to the network configuration file (Kubernetes mode)' },
 ];
 
@@ -73,6 +78,16 @@ function parseIpv4Flag(value: string): string {
   const address = parseIpv4(value.trim());
   if (!address) throw new InvalidArgumentError('must be an IPv4 address.');
   return address.toString();
+}
+
+function parseIpv6Flag(value: string): string {
+  const address = normalizeIpv6(value.trim());
+  if (!address) throw new InvalidArgumentError('must be an IPv6 address.');
+  return address;
+}
+
+function parseIpFlag(value: string): string {
+  return parseIpv6(value.trim()) ? parseIpv6Flag(value) : parseIpv4Flag(value);
 }
 
 function parseRegex(value: string): string {

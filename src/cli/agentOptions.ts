@@ -42,7 +42,10 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
   const kubeApiUrl = str(raw, 'kubeApiUrl');
   const ifaceCanReach = str(raw, 'ifaceCanReach');
   const publicIp = str(raw, 'publicIp');
+  const publicIpv6 = str(raw, 'publicIpv6');
   const nodeName = env['NODE_NAME'] || undefined;
+  const podName = env['POD_NAME'] || undefined;
+  const podNamespace = env['POD_NAMESPACE'] || undefined;
   const wireguardKeyFile = env['WIREGUARD_KEY_FILE'] || undefined;
   return {
     etcd: {
@@ -58,18 +61,24 @@ export function buildAgentOptions(raw: RawAgentFlags, env: NodeJS.ProcessEnv = {
     ifaceRegex: (raw['ifaceRegex'] as string[] | undefined) ?? [],
     ...(ifaceCanReach ? { ifaceCanReach } : {}),
     ...(publicIp ? { publicIp } : {}),
+    ...(publicIpv6 ? { publicIpv6 } : {}),
     subnetFile: String(raw['subnetFile']),
     subnetLeaseRenewMarginMinutes: Number(raw['subnetLeaseRenewMargin']),
     ipMasq: bool(raw, 'ipMasq'),
+    ipMasqFullyRandomDisable: bool(raw, 'ipMasqFullyRandomDisable'),
+    ipBlackholeRoute: bool(raw, 'ipBlackholeRoute'),
     iptablesForwardRules: bool(raw, 'iptablesForwardRules'),
     iptablesResyncSeconds: Number(raw['iptablesResync']),
     healthzIp: String(raw['healthzIp']),
     healthzPort: Number(raw['healthzPort']),
     kubeSubnetMgr,
     ...(nodeName ? { nodeName } : {}),
+    ...(podName ? { podName } : {}),
+    ...(podNamespace ? { podNamespace } : {}),
     ...(kubeconfigFile ? { kubeconfigFile } : {}),
     ...(kubeApiUrl ? { kubeApiUrl } : {}),
     kubeAnnotationPrefix: String(raw['kubeAnnotationPrefix']),
+    setNodeNetworkUnavailable: bool(raw, 'setNodeNetworkUnavailable'),
     netConfigPath: String(raw['netConfigPath']),
     ...(wireguardKeyFile ? { wireguardKeyFile } : {}),
     verbosity: Number(raw['verbosity']),

@@ -3,14 +3,16 @@ import { Command } from 'commander';
 import type { Logger } from 'winston';
 import type { AgentOptions } from '../agent/options.js';
 import { startAgent } from '../agent/agent.js';
-import { WeftError, errorMessage } from '../util/errors.js';
+import { ConfigError, WeftError, errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { agentCommand, parseAgentArgs, weftVersion } from './program.js';
-import { removeWeftIptables } from '../kernel/iptables.js';
+import { agentCommand, asksForVersion, parseAgentArgs, weftVersion } from './program.js';
+import { removeIptablesChains } from '../kernel/iptables.js';
+import { removeNftTable } from '../kernel/nftables.js';
+import { weftChains } from '../iptables/rules.js';
 import { collectStatus } from '../status/collectStatus.js';
 import { formatStatus } from '../status/peerStatus.js';
 
-/** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or config. */
+/** Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags or configuration. */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
@@ -24,6 +26,10 @@ const STOP_BOUND_MS = 1_500;
 const LOG_FLUSH_BOUND_MS = 200;
 
 async function agentMain(argv: readonly string[]): Promise<number> {
+  if (asksForVersion(argv)) {
+    process.stdout.write(`${weftVersion()}\n`);
+    return 0;
+  }
   let options;
   try {
     options = parseAgentArgs(argv);
@@ -72,7 +78,8 @@ async function runAgent(options: AgentOptions, logger: Logger, signal: AbortSign
   } catch (err) {
     if (signal.aborted) return 0;
     logger.error('agent failed', { error: errorMessage(err), kind: err instanceof WeftError ? err.code : 'UNEXPECTED' });
-    return EXIT_FAILURE;
+    // Bad configuration (a net-conf.json, no node name, a kubeconfig) is a usage error like a bad flag.
+    return err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
 
@@ -101,7 +108,7 @@ async function statusMain(argv: readonly string[]): Promise<number> {
     return status.healthy ? 0 : EXIT_FAILURE;
   } catch (err) {
     process.stderr.write(`weft status: ${errorMessage(err)}\n`);
-    return EXIT_FAILURE;
+    return err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
 
@@ -128,11 +135,18 @@ async function main(): Promise<void> {
       .option('--json', 'print JSON instead of a table'),
   );
   program
+    .command('version')
+    .description('print the version and exit')
+    .action(() => {
+      process.stdout.write(`${weftVersion()}\n`);
+    });
+  program
     .command('cleanup')
-    .description("remove weft's iptables chains and jumps (routes and devices are left alone: traffic keeps flowing)")
+    .description("remove weft's iptables chains and jumps, and its nftables table (routes and devices are left alone: traffic keeps flowing)")
     .action(async () => {
-      const cleaned = await removeWeftIptables();
+      const cleaned = await removeIptablesChains(weftChains);
       process.stdout.write(cleaned.length ? `removed weft iptables rules via ${cleaned.join(', ')}\n` : 'no weft iptables rules found\n');
+      if (await removeNftTable()) process.stdout.write('removed nftables table ip flannel-ipv4\n');
     });
   await program.parseAsync(process.argv);
 }

@@ -15,7 +15,12 @@ export function agentCommand(): Command {
     new Command('agent')
       .description('lease this host a subnet, write subnet.env and program routes to every other host')
       .allowExcessArguments(false),
-  );
+  ).option('--version', 'print the version and exit');
+}
+
+/** Flannel's `flanneld --version`: answered before anything else is parsed or checked. */
+export function asksForVersion(argv: readonly string[]): boolean {
+  return normalizeGoStyleArgs(argv).some((arg) => arg === '--version' || arg === '--version=true');
 }
 
 /**

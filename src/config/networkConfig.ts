@@ -2,6 +2,7 @@ import { ConfigError } from '../util/errors.js';
 import {
   type Ipv4Subnet,
   formatIpv4,
+  formatSubnet,
   maskOf,
   parseIpv4,
   parseIpv4Cidr,
@@ -11,6 +12,7 @@ import {
   lastAddress,
 } from '../net/ipv4.js';
 import { lookupField, optionalBoolean, requireObject } from '../util/jsonFields.js';
+import { type Ipv6NetworkConfig, resolveIpv6Network } from './ipv6Network.js';
 
 /** What every backend's config has: its type, lowercased as Flannel compares it. */
 export interface BackendSelection {
@@ -26,14 +28,21 @@ export interface BackendSection extends BackendSelection {
 }
 
 export interface NetworkConfig<B extends BackendSelection = BackendSection> {
+  /**
+   * With EnableIPv4 false these IPv4 fields hold Flannel's zero values (0.0.0.0/0, length 0):
+   * nothing IPv4 is leased, planned or written then, so code reads them only when enableIPv4.
+   */
   readonly network: Ipv4Subnet;
   readonly subnetLen: number;
   readonly subnetMin: number;
   readonly subnetMax: number;
   readonly enableIPv4: boolean;
   readonly enableIPv6: boolean;
-  readonly ipv6Network?: string;
+  /** Present exactly when enableIPv6. */
+  readonly ipv6?: Ipv6NetworkConfig;
   readonly backend: B;
+  /** Flannel's EnableNFTables: masquerade and forward rules in native nftables instead of iptables. */
+  readonly enableNFTables: boolean;
   /**
    * Where a host's subnet comes from in Kubernetes mode (weft's own key, not Flannel's):
    * "podCIDR" (default) takes node.spec.podCIDR as Flannel does; "annotations" makes weft
@@ -65,16 +74,18 @@ export function validateNetworkDocument(raw: unknown): NetworkConfig {
   const root = requireObject(raw, 'network config');
   const enableIPv4 = optionalBoolean(root, 'EnableIPv4', true);
   const enableIPv6 = optionalBoolean(root, 'EnableIPv6', false);
-  if (!enableIPv4) {
-    throw new ConfigError('EnableIPv4', false, 'IPv6-only networks are not supported by weft yet');
+  if (!enableIPv4 && !enableIPv6) {
+    throw new ConfigError('EnableIPv4', false, 'leaves no address family: set EnableIPv6 with an IPv6Network for an IPv6-only network');
   }
-  if (enableIPv6) {
-    throw new ConfigError('EnableIPv6', true, 'dual-stack networks are not supported by weft yet');
-  }
-  const ipv6Network = lookupField(root, 'IPv6Network');
-  if (ipv6Network !== undefined && ipv6Network !== null && ipv6Network !== '' && typeof ipv6Network !== 'string') {
-    throw new ConfigError('IPv6Network', ipv6Network, 'must be a string in CIDR notation');
-  }
+  const common = {
+    enableIPv4,
+    enableIPv6,
+    ...(enableIPv6 ? { ipv6: resolveIpv6Network(root) } : {}),
+    backend: backendSection(lookupField(root, 'Backend')),
+    enableNFTables: optionalBoolean(root, 'EnableNFTables', false),
+    subnetSource: parseSubnetSource(lookupField(root, 'SubnetSource')),
+  };
+  if (!enableIPv4) return { network: { address: 0, prefixLength: 0 }, subnetLen: 0, subnetMin: 0, subnetMax: 0, ...common };
 
   const networkRaw = lookupField(root, 'Network');
   if (typeof networkRaw !== 'string' || networkRaw === '') {
@@ -96,17 +107,7 @@ export function validateNetworkDocument(raw: unknown): NetworkConfig {
     );
   }
 
-  return {
-    network,
-    subnetLen,
-    subnetMin,
-    subnetMax,
-    enableIPv4,
-    enableIPv6,
-    ...(typeof ipv6Network === 'string' && ipv6Network !== '' ? { ipv6Network } : {}),
-    backend: backendSection(lookupField(root, 'Backend')),
-    subnetSource: parseSubnetSource(lookupField(root, 'SubnetSource')),
-  };
+  return { network, subnetLen, subnetMin, subnetMax, ...common };
 }
 
 function parseSubnetSource(raw: unknown): SubnetSource {
@@ -119,8 +120,12 @@ function parseSubnetSource(raw: unknown): SubnetSource {
 function resolveSubnetLen(root: Record<string, unknown>, network: Ipv4Subnet): number {
   const raw = lookupField(root, 'SubnetLen');
   if (raw === undefined || raw === null || raw === 0) {
-    // Flannel's rule: /24 per host for networks of /21 and larger, otherwise 4 subnets' worth.
-    return network.prefixLength < 22 ? 24 : network.prefixLength + 2;
+    // Flannel's rule: four subnets of at least four addresses, the first of them unused.
+    if (network.prefixLength > 28) {
+      throw new ConfigError('Network', formatSubnet(network), 'network is too small. Minimum useful network prefix is /28');
+    }
+    // /24 per host for networks of /22 and larger, otherwise 4 subnets' worth.
+    return network.prefixLength <= 22 ? 24 : network.prefixLength + 2;
   }
   if (!Number.isInteger(raw)) throw new ConfigError('SubnetLen', raw, 'must be an integer prefix length');
   const len = raw as number;

@@ -14,6 +14,8 @@ export interface IptablesInput {
   readonly network: Ipv4Subnet;
   readonly ownSubnet: Ipv4Subnet;
   readonly ipMasq: boolean;
+  /** Masquerade with --random-fully (off with --ip-masq-fully-random-disable). */
+  readonly fullyRandom: boolean;
   readonly forwardRules: boolean;
 }
 
@@ -36,12 +38,36 @@ export function chainNames(network: Ipv4Subnet): { masq: string; forward: string
  * and from the pod network.
  */
 export function planIptables(input: IptablesInput): ChainPlan[] {
-  const network = formatSubnet(input.network);
-  const own = formatSubnet(input.ownSubnet);
-  const names = chainNames(input.network);
+  return flannelChainPlans({
+    network: formatSubnet(input.network),
+    own: formatSubnet(input.ownSubnet),
+    multicast: MULTICAST,
+    names: chainNames(input.network),
+    ipMasq: input.ipMasq,
+    fullyRandom: input.fullyRandom,
+    forwardRules: input.forwardRules,
+  });
+}
+
+/** Flannel's rule set in one family's notation: the same rules for iptables and ip6tables. */
+export interface FamilyRuleInput {
+  readonly network: string;
+  readonly own: string;
+  /** The family's multicast range, never masqueraded. */
+  readonly multicast: string;
+  readonly names: { readonly masq: string; readonly forward: string };
+  readonly ipMasq: boolean;
+  /** Masquerade with --random-fully (off with --ip-masq-fully-random-disable). */
+  readonly fullyRandom: boolean;
+  readonly forwardRules: boolean;
+}
+
+export function flannelChainPlans(input: FamilyRuleInput): ChainPlan[] {
+  const { network, own, names, multicast } = input;
   const plans: ChainPlan[] = [];
   if (input.ipMasq) {
     const c = '-m comment --comment "weft masq"';
+    const masquerade = input.fullyRandom ? 'MASQUERADE --random-fully' : 'MASQUERADE';
     plans.push({
       table: 'nat',
       parent: 'POSTROUTING',
@@ -52,8 +78,8 @@ export function planIptables(input: IptablesInput): ChainPlan[] {
         `-s ${own} -d ${network} ${c} -j RETURN`,
         `-s ${network} -d ${own} ${c} -j RETURN`,
         `! -s ${network} -d ${own} ${c} -j RETURN`,
-        `-s ${network} ! -d ${MULTICAST} ${c} -j MASQUERADE --random-fully`,
-        `! -s ${network} -d ${network} ${c} -j MASQUERADE --random-fully`,
+        `-s ${network} ! -d ${multicast} ${c} -j ${masquerade}`,
+        `! -s ${network} -d ${network} ${c} -j ${masquerade}`,
       ],
     });
   }
@@ -112,20 +138,48 @@ export function restoreInput(plans: readonly ChainPlan[], jumpsPresent: Readonly
   return `${out.join('\n')}\n`;
 }
 
-/** Input that removes every weft chain (any Network) and the jumps into them. */
-export function cleanupInput(save: string): string {
+/** Decides whether a saved chain goes: its name, table and `-A` lines. */
+export type ChainSelector = (chain: string, table: 'nat' | 'filter', rules: readonly string[]) => boolean;
+
+/** iptables-restore input (used with --noflush) that removes the chains `remove` picks and every jump into them. */
+export function removeChainsInput(save: string, remove: ChainSelector): string {
   const out: string[] = [];
   for (const table of ['nat', 'filter'] as const) {
     const lines = savedTable(save, table);
-    const chains = lines.filter((l) => /^:WEFT-(MASQ|FWD)-/.test(l)).map((l) => l.slice(1).split(' ')[0]!);
+    const chains = lines
+      .filter((l) => l.startsWith(':'))
+      .map((l) => l.slice(1).split(' ')[0]!)
+      .filter((chain) => remove(chain, table, lines.filter((l) => l.startsWith(`-A ${chain} `))));
     if (chains.length === 0) continue;
+    const removed = new Set(chains);
     out.push(`*${table}`);
     for (const line of lines) {
-      const jump = /^-A (POSTROUTING|FORWARD) (.*-j (WEFT-(?:MASQ|FWD)-\S+))$/.exec(line);
-      if (jump) out.push(`-D ${jump[1]} ${jump[2]}`);
+      const jump = /^-A (\S+) (.*-j (\S+))$/.exec(line);
+      if (jump && removed.has(jump[3]!) && !removed.has(jump[1]!)) out.push(`-D ${jump[1]} ${jump[2]}`);
     }
     for (const chain of chains) out.push(`-F ${chain}`, `-X ${chain}`);
     out.push('COMMIT');
   }
   return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/** Every weft chain, of any Network (`weft cleanup`). */
+export const weftChains: ChainSelector = (chain) => /^WEFT-(MASQ|FWD)-/.test(chain);
+
+
+const FLANNEL_CHAINS = { nat: 'FLANNEL-POSTRTG', filter: 'FLANNEL-FWD' } as const;
+
+/**
+ * The rules weft's own replace, once those are in place: Flannel's FLANNEL-POSTRTG and
+ * FLANNEL-FWD when their rules are for this Network (a Flannel running another network keeps
+ * its chains), and, when weft itself now keeps the rules in nftables, its own iptables chains
+ * for this Network.
+ */
+export function supersededChains(network: Ipv4Subnet, weftIptablesToo: boolean): ChainSelector {
+  const cidr = formatSubnet(network);
+  const names = chainNames(network);
+  return (chain, table, rules) => {
+    if (chain === FLANNEL_CHAINS[table]) return rules.some((rule) => rule.split(' ').includes(cidr));
+    return weftIptablesToo && (chain === names.masq || chain === names.forward);
+  };
 }

@@ -4,7 +4,7 @@ import { type HostInterface, type RouteLookup, parseIpAddrJson, parseRouteJson }
 /** Reads what interface selection needs from the kernel. */
 export interface HostFacts {
   interfaces(): Promise<HostInterface[]>;
-  defaultRoutes(): Promise<RouteLookup[]>;
+  defaultRoutes(family?: 4 | 6): Promise<RouteLookup[]>;
   routeTo(address: string): Promise<RouteLookup | undefined>;
 }
 
@@ -12,11 +12,11 @@ export const kernelHostFacts: HostFacts = {
   async interfaces() {
     return parseIpAddrJson(await runJson(['ip', '-j', 'addr', 'show']));
   },
-  async defaultRoutes() {
-    return parseRouteJson(await runJson(['ip', '-j', '-4', 'route', 'show', 'default']));
+  async defaultRoutes(family = 4) {
+    return parseRouteJson(await runJson(['ip', '-j', family === 6 ? '-6' : '-4', 'route', 'show', 'default']));
   },
   async routeTo(address: string) {
-    // `address` reached here only after parseIpv4 validated it (the --iface-can-reach flag parser).
+    // `address` reached here only after parseIpv4/parseIpv6 validated it (the --iface-can-reach flag parser).
     return parseRouteJson(await runJson(['ip', '-j', 'route', 'get', address]))[0];
   },
 };

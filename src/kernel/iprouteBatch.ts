@@ -13,8 +13,10 @@ export interface BatchResult {
 }
 
 /**
- * Parses the stderr of `ip -batch - -force`: each failing line is reported as its error text
- * followed by "Command failed -:N".
+ * Parses the stderr of a failed `ip -batch - -force`: each failing line is reported as its error
+ * text followed by "Command failed -:N". Error text with no marker after it means the tool exited
+ * mid-batch (iproute2 exits outright on some argument errors, e.g. a nexthop on a missing
+ * device), so no line after the last marker is known to have run: each counts as failed.
  */
 export function parseBatchFailures(lines: readonly string[], stderr: string): BatchFailure[] {
   const failures: BatchFailure[] = [];
@@ -28,6 +30,11 @@ export function parseBatchFailures(lines: readonly string[], stderr: string): Ba
     } else if (text.trim() !== '') {
       pending.push(text.trim());
     }
+  }
+  if (pending.length) {
+    const stoppedAfter = failures.at(-1)?.line ?? 0;
+    const error = `${pending.join('; ')} (the batch stopped; this line may not have run)`;
+    for (let line = stoppedAfter + 1; line <= lines.length; line++) failures.push({ line, command: lines[line - 1]!, error });
   }
   return failures;
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'winston';
-import { errorMessage } from '../util/errors.js';
-import { type ChainPlan, cleanupInput, restoreInput, savedChainState } from '../iptables/rules.js';
+import { type ChainPlan, type ChainSelector, removeChainsInput, restoreInput, savedChainState } from '../iptables/rules.js';
 import { runCommand } from './exec.js';
+import { PeriodicSync } from './periodicSync.js';
 
 export interface IptablesTools {
   readonly save: string;
@@ -19,10 +19,11 @@ async function ruleCount(save: string): Promise<number> {
  * are silently ignored. Like kube-proxy's wrapper, pick whichever already holds more rules,
  * preferring nft (Debian's default) on a tie; fall back to plain iptables-save/-restore.
  */
-export async function detectIptablesTools(): Promise<IptablesTools> {
-  const [nft, legacy] = await Promise.all([ruleCount('iptables-nft-save'), ruleCount('iptables-legacy-save')]);
-  if (nft < 0 && legacy < 0) return { save: 'iptables-save', restore: 'iptables-restore' };
-  return legacy > nft ? { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' } : { save: 'iptables-nft-save', restore: 'iptables-nft-restore' };
+export async function detectIptablesTools(family: 4 | 6 = 4): Promise<IptablesTools> {
+  const tool = family === 6 ? 'ip6tables' : 'iptables';
+  const [nft, legacy] = await Promise.all([ruleCount(`${tool}-nft-save`), ruleCount(`${tool}-legacy-save`)]);
+  if (nft < 0 && legacy < 0) return { save: `${tool}-save`, restore: `${tool}-restore` };
+  return legacy > nft ? { save: `${tool}-legacy-save`, restore: `${tool}-legacy-restore` } : { save: `${tool}-nft-save`, restore: `${tool}-nft-restore` };
 }
 
 export interface IptablesKeeperOptions {
@@ -32,6 +33,8 @@ export interface IptablesKeeperOptions {
   readonly resyncSeconds: number;
   readonly logger: Logger;
   readonly onRepair?: () => void;
+  /** Runs after every sync that left the chains in place. */
+  readonly onSynced?: () => Promise<void>;
 }
 
 /**
@@ -40,37 +43,14 @@ export interface IptablesKeeperOptions {
  * what was last written. Comparison is against iptables' own rendering of our rules, captured
  * right after writing them, so no iptables normalisation rules are re-implemented here.
  */
-export class IptablesKeeper {
-  private timer: NodeJS.Timeout | undefined;
+export class IptablesKeeper extends PeriodicSync {
   private readonly written = new Map<string, { fingerprint: string; saved: string[] }>();
-  private syncing: Promise<void> | undefined;
 
-  constructor(private readonly options: IptablesKeeperOptions) {}
-
-  start(): Promise<void> {
-    this.timer = setInterval(() => void this.sync(), this.options.resyncSeconds * 1000);
-    this.timer.unref();
-    return this.sync();
+  constructor(private readonly options: IptablesKeeperOptions) {
+    super('iptables', options.resyncSeconds, options.logger, options.onSynced);
   }
 
-  /** Stops the periodic sync and waits for one in flight, which may still log. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.syncing;
-  }
-
-  sync(): Promise<void> {
-    this.syncing ??= this.syncOnce()
-      .catch((err: unknown) => {
-        this.options.logger.warn('iptables sync failed; will retry', { error: errorMessage(err) });
-      })
-      .finally(() => {
-        this.syncing = undefined;
-      });
-    return this.syncing;
-  }
-
-  private async syncOnce(): Promise<void> {
+  protected async syncOnce(): Promise<void> {
     const plans = this.options.plans();
     if (plans.length === 0) return;
     const save = (await runCommand([this.options.tools.save])).stdout;
@@ -100,16 +80,22 @@ export class IptablesKeeper {
   }
 }
 
-/** Removes every weft chain and jump (`weft cleanup`), from both backends. */
-export async function removeWeftIptables(): Promise<string[]> {
+/**
+ * Removes the chains `select` picks, and the jumps into them, from both backends and both
+ * families: weft's own on `weft cleanup`, Flannel's once weft's replace them. Returns the restore
+ * tools that removed any.
+ */
+export async function removeIptablesChains(select: ChainSelector): Promise<string[]> {
   const cleaned: string[] = [];
   for (const tools of [
     { save: 'iptables-nft-save', restore: 'iptables-nft-restore' },
     { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
+    { save: 'ip6tables-nft-save', restore: 'ip6tables-nft-restore' },
+    { save: 'ip6tables-legacy-save', restore: 'ip6tables-legacy-restore' },
   ]) {
     const save = await runCommand([tools.save], { allowFailure: true }).catch(() => undefined);
     if (!save || save.exitCode !== 0) continue;
-    const input = cleanupInput(save.stdout);
+    const input = removeChainsInput(save.stdout, select);
     if (input === '') continue;
     await runCommand([tools.restore, '--noflush', '-w', '5'], { input });
     cleaned.push(tools.restore);

@@ -26,12 +26,18 @@ export async function kernelSupportsNexthops(): Promise<boolean> {
  * short-lived strings and objects, and reading all four at once made each 30 s resync push the
  * agent's heap, and so its RSS, up by about 25 MB.
  */
-export async function readActualState(vxlanDevice: string | undefined, withNexthops: boolean, wireguardDevices: readonly string[] = []): Promise<ActualState> {
+export async function readActualState(
+  vxlanDevice: string | undefined,
+  withNexthops: boolean,
+  wireguardDevices: readonly string[] = [],
+  family: 4 | 6 = 4,
+): Promise<ActualState> {
   const protocol = String(WEFT_ROUTE_PROTOCOL);
+  const f = family === 6 ? '-6' : '-4';
   const device = vxlanDevice ? parseVxlanDevice(await readDevice(vxlanDevice)) : undefined;
-  const routes = parseRoutes(await runJson(['ip', '-j', '-4', 'route', 'show', 'proto', protocol]));
-  const nexthops = withNexthops ? parseNexthops(await runJson(['ip', '-j', '-4', 'nexthop', 'show', 'proto', protocol])) : [];
-  const neighs = device ? parseNeighs(await runJson(['ip', '-j', '-4', 'neigh', 'show', 'dev', device.name])) : [];
+  const routes = parseRoutes(await runJson(['ip', '-j', f, 'route', 'show', 'proto', protocol]));
+  const nexthops = withNexthops ? parseNexthops(await runJson(['ip', '-j', f, 'nexthop', 'show', 'proto', protocol])) : [];
+  const neighs = device ? parseNeighs(await runJson(['ip', '-j', f, 'neigh', 'show', 'dev', device.name])) : [];
   const fdb = device ? parseFdb(await runJson(['bridge', '-j', 'fdb', 'show', 'dev', device.name])) : [];
   const wireguard: WireguardDeviceState[] = [];
   for (const name of wireguardDevices) {

@@ -44,7 +44,7 @@ export interface VxlanDeviceState {
   readonly mtu: number;
   readonly mac: string;
   readonly up: boolean;
-  /** IPv4 addresses as "a.b.c.d/len". */
+  /** Addresses as "address/len"; link-local ones (the kernel's own on every IPv6 link) left out. */
   readonly addresses: readonly string[];
   readonly kind: string;
 }
@@ -86,9 +86,9 @@ export function parseRoutes(json: unknown): KernelRoute[] {
     const dev = str(r, 'dev');
     if (!dst || !dev) continue;
     const nhid = r['nhid'];
-    // iproute2 prints host routes without "/32".
+    // iproute2 prints host routes without "/32" ("/128").
     routes.push({
-      dst: dst.includes('/') ? dst : `${dst}/32`,
+      dst: dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`,
       dev,
       onlink: hasFlag(r['flags'], 'onlink'),
       gateway: str(r, 'gateway'),
@@ -139,7 +139,8 @@ export function parseVxlanDevice(json: unknown): VxlanDeviceState | undefined {
   const addrInfo = list(link['addr_info']);
   const vni = data['id'];
   const port = data['port'];
-  const local = str(data, 'local');
+  // iproute2 names an IPv6 tunnel source "local6".
+  const local = str(data, 'local') ?? str(data, 'local6');
   const linkName = str(data, 'link');
   return {
     name: str(link, 'ifname') ?? '',
@@ -149,7 +150,9 @@ export function parseVxlanDevice(json: unknown): VxlanDeviceState | undefined {
     mtu: typeof link['mtu'] === 'number' ? link['mtu'] : 0,
     mac: (str(link, 'address') ?? '').toLowerCase(),
     up: flags.includes('UP'),
-    addresses: addrInfo.filter((a) => a['family'] === 'inet').map((a) => `${String(a['local'])}/${String(a['prefixlen'])}`),
+    addresses: addrInfo
+      .filter((a) => a['family'] === 'inet' || (a['family'] === 'inet6' && a['scope'] !== 'link' && !/^fe[89ab]/i.test(String(a['local']))))
+      .map((a) => `${String(a['local'])}/${String(a['prefixlen'])}`),
     ...(typeof vni === 'number' ? { vni } : {}),
     ...(typeof port === 'number' ? { port } : {}),
     ...(local ? { local } : {}),

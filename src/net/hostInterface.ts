@@ -12,6 +12,16 @@ export interface HostInterface {
   readonly mtu: number;
   readonly up: boolean;
   readonly ipv4: readonly InterfaceAddress[];
+  /** Global and link-local alike; selection skips what cannot carry traffic between hosts. */
+  readonly ipv6: readonly InterfaceAddress[];
+}
+
+function addressesOf(addrInfo: readonly unknown[], family: 'inet' | 'inet6'): InterfaceAddress[] {
+  return addrInfo.flatMap((a): InterfaceAddress[] =>
+    isPlainObject(a) && a['family'] === family && typeof a['local'] === 'string' && typeof a['prefixlen'] === 'number' && a['tentative'] !== true && a['dadfailed'] !== true
+      ? [{ address: a['local'], prefixLength: a['prefixlen'], scope: typeof a['scope'] === 'string' ? a['scope'] : 'global' }]
+      : [],
+  );
 }
 
 /** Parses `ip -j addr show`. Malformed entries are skipped rather than trusted. */
@@ -27,11 +37,8 @@ export function parseIpAddrJson(json: unknown): HostInterface[] {
       index: typeof entry['ifindex'] === 'number' ? entry['ifindex'] : 0,
       mtu: typeof entry['mtu'] === 'number' ? entry['mtu'] : 1500,
       up: flags.includes('UP'),
-      ipv4: addrInfo.flatMap((a): InterfaceAddress[] =>
-        isPlainObject(a) && a['family'] === 'inet' && typeof a['local'] === 'string' && typeof a['prefixlen'] === 'number'
-          ? [{ address: a['local'], prefixLength: a['prefixlen'], scope: typeof a['scope'] === 'string' ? a['scope'] : 'global' }]
-          : [],
-      ),
+      ipv4: addressesOf(addrInfo, 'inet'),
+      ipv6: addressesOf(addrInfo, 'inet6'),
     });
   }
   return interfaces;

@@ -22,10 +22,22 @@ export interface HostStatus {
   readonly detailColumn?: string;
   readonly peers: readonly PeerStatus[];
   readonly skipped: ReadonlyArray<{ readonly key: string; readonly reason: string }>;
+  /** The IPv6 plane, when this host runs one: the same checks against the kernel's IPv6 tables. */
+  readonly ipv6?: FamilyStatus;
   readonly healthy: boolean;
 }
 
-function routeProblem(
+/** One address family's part of `weft status`. */
+export interface FamilyStatus {
+  readonly network: string;
+  readonly lease?: { readonly subnet: string };
+  readonly device?: { readonly name: string; readonly present: boolean; readonly problems: readonly string[] };
+  readonly detailColumn?: string;
+  readonly peers: readonly PeerStatus[];
+  readonly skipped: ReadonlyArray<{ readonly key: string; readonly reason: string }>;
+}
+
+export function routeProblem(
   want: DesiredRoute | undefined,
   dst: string,
   useNexthops: boolean,
@@ -75,6 +87,13 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
+function peerTable(status: Pick<FamilyStatus, 'detailColumn' | 'peers' | 'skipped'>): string[] {
+  const column = status.detailColumn;
+  const header = ['SUBNET', 'PUBLIC IP', ...(column ? [column] : []), 'KERNEL'];
+  const rows = status.peers.map((p) => [p.subnet, p.publicIP, ...(column ? [p.detail ?? '-'] : []), p.problems.length ? p.problems.join('; ') : 'ok']);
+  return ['', table([header, ...rows]), ...status.skipped.map((s) => `not routed: ${s.key}: ${s.reason}`)];
+}
+
 export function formatStatus(status: HostStatus): string {
   const lines = [
     `network   ${status.network} (${status.backend})`,
@@ -83,11 +102,13 @@ export function formatStatus(status: HostStatus): string {
   if (status.device) {
     lines.push(`device    ${status.device.name}: ${status.device.problems.length ? status.device.problems.join('; ') : 'ok'}`);
   }
-  const column = status.detailColumn;
-  const header = ['SUBNET', 'PUBLIC IP', ...(column ? [column] : []), 'KERNEL'];
-  const rows = status.peers.map((p) => [p.subnet, p.publicIP, ...(column ? [p.detail ?? '-'] : []), p.problems.length ? p.problems.join('; ') : 'ok']);
-  lines.push('', table([header, ...rows]));
-  for (const s of status.skipped) lines.push(`not routed: ${s.key}: ${s.reason}`);
+  lines.push(...peerTable(status));
+  if (status.ipv6) {
+    const v6 = status.ipv6;
+    lines.push('', `ipv6      ${v6.network}`, `lease     ${v6.lease ? v6.lease.subnet : 'NONE'}`);
+    if (v6.device) lines.push(`device    ${v6.device.name}: ${v6.device.problems.length ? v6.device.problems.join('; ') : 'ok'}`);
+    lines.push(...peerTable(v6));
+  }
   lines.push('', status.healthy ? 'all peers match the kernel' : 'PROBLEMS FOUND');
   return `${lines.join('\n')}\n`;
 }

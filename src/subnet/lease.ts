@@ -13,7 +13,9 @@ import {
   subnetsEqual,
   subnetsOverlap,
 } from '../net/ipv4.js';
-import { parseSubnetKey } from './subnetKey.js';
+import type { Ipv6Subnet } from '../net/ipv6.js';
+import { type PeerIpv6, validateIpv6Claim } from './leaseIpv6.js';
+import { parseLeaseKey, parseSubnetKey } from './subnetKey.js';
 
 /** What a host publishes about itself; serialised exactly as Flannel's LeaseAttrs. */
 export interface LeaseAttrs {
@@ -21,6 +23,10 @@ export interface LeaseAttrs {
   readonly backendType: string;
   /** Backend-specific, e.g. {"VNI":1,"VtepMAC":"…"} for vxlan; null for host-gw. */
   readonly backendData: unknown;
+  /** Set when the lease carries an IPv6 subnet. */
+  readonly publicIPv6?: string;
+  /** The IPv6 device's BackendData (vxlan: its own VtepMAC); absent for host-gw, as in Flannel. */
+  readonly backendV6Data?: unknown;
 }
 
 /** A lease as read from the datastore, before any safety check. */
@@ -36,12 +42,18 @@ export interface RawLease {
  */
 export interface PeerLease<D = unknown> {
   readonly key: string;
+  /**
+   * The IPv4 part. In a network with IPv4 disabled these hold Flannel's zero values (0.0.0.0/0,
+   * 0.0.0.0) and `data` is the IPv6 data; nothing IPv4 is planned there.
+   */
   readonly subnet: Ipv4Subnet;
   readonly publicIP: string;
   readonly backendType: string;
   readonly data: D;
   /** Creation order in the datastore (etcd create_revision, Node creation time): larger is newer. */
   readonly created?: number;
+  /** The IPv6 part, when the network has IPv6 enabled and the peer leased an IPv6 subnet. */
+  readonly ipv6?: PeerIpv6<D> | undefined;
 }
 
 export type DecodeResult<D> = { readonly ok: true; readonly data: D } | { readonly ok: false; readonly reason: string };
@@ -64,8 +76,10 @@ export interface LeaseValidationContext<D> {
   readonly decodePeerData: PeerDataDecoder<D>;
   /** This host's own subnet: a peer claiming it (or overlapping it) would hijack our traffic. */
   readonly ownSubnet?: Ipv4Subnet;
+  readonly ownIpv6Subnet?: Ipv6Subnet;
   /** Subnets no peer may claim, such as the underlay's own. */
   readonly forbidden?: readonly Ipv4Subnet[];
+  readonly forbiddenIpv6?: readonly Ipv6Subnet[];
   /** The underlay as this host sees it; without it only the address class of PublicIP is checked. */
   readonly underlay?: UnderlayFacts;
   /**
@@ -78,9 +92,10 @@ export interface LeaseValidationContext<D> {
 export function serializeLeaseAttrs(attrs: LeaseAttrs): string {
   return JSON.stringify({
     PublicIP: attrs.publicIP,
-    PublicIPv6: null,
+    PublicIPv6: attrs.publicIPv6 ?? null,
     BackendType: attrs.backendType,
     BackendData: attrs.backendData ?? null,
+    ...(attrs.publicIPv6 !== undefined && attrs.backendV6Data !== undefined && attrs.backendV6Data !== null ? { BackendV6Data: attrs.backendV6Data } : {}),
   });
 }
 
@@ -96,7 +111,15 @@ export function parseLeaseAttrs(value: string): LeaseAttrs | undefined {
   const publicIP = lookupField(raw, 'PublicIP');
   const backendType = lookupField(raw, 'BackendType');
   if (typeof publicIP !== 'string' || typeof backendType !== 'string') return undefined;
-  return { publicIP, backendType, backendData: lookupField(raw, 'BackendData') ?? null };
+  const publicIPv6 = lookupField(raw, 'PublicIPv6');
+  const backendV6Data = lookupField(raw, 'BackendV6Data');
+  return {
+    publicIP,
+    backendType,
+    backendData: lookupField(raw, 'BackendData') ?? null,
+    ...(typeof publicIPv6 === 'string' ? { publicIPv6 } : {}),
+    ...(backendV6Data !== undefined ? { backendV6Data } : {}),
+  };
 }
 
 /**
@@ -105,17 +128,24 @@ export function parseLeaseAttrs(value: string): LeaseAttrs | undefined {
  * black-hole or hijack traffic, so anything not provably well-formed is rejected with a reason.
  */
 export function validatePeerLease<D>(raw: RawLease, ctx: LeaseValidationContext<D>): LeaseValidation<D> {
-  const subnet = parseSubnetKey(raw.key);
-  if (!subnet) return { ok: false, reason: `key ${JSON.stringify(raw.key)} is not a subnet key like 10.5.52.0-24` };
-  return validatePeerClaim(raw.key, subnet, raw.value, ctx);
+  const subnets = parseLeaseKey(raw.key);
+  if (!subnets) return { ok: false, reason: `key ${JSON.stringify(raw.key)} is not a subnet key like 10.5.52.0-24` };
+  return validatePeerClaim(raw.key, subnets.ipv4, raw.value, ctx, subnets.ipv6);
 }
 
 /**
  * The checks every datastore shares once the claimed subnet is known: `key` names the claim in
  * logs, `value` carries Flannel's lease attributes (PublicIP, BackendType, BackendData).
  */
-export function validatePeerClaim<D>(key: string, subnet: Ipv4Subnet, value: string, ctx: LeaseValidationContext<D>): LeaseValidation<D> {
+export function validatePeerClaim<D>(
+  key: string,
+  subnet: Ipv4Subnet,
+  value: string,
+  ctx: LeaseValidationContext<D>,
+  ipv6Subnet?: Ipv6Subnet,
+): LeaseValidation<D> {
   const { config } = ctx;
+  if (!config.enableIPv4) return validateIpv6OnlyClaim(key, subnet, value, ctx, ipv6Subnet);
   if (!subnetContainsSubnet(config.network, subnet)) {
     return { ok: false, reason: `subnet ${formatSubnet(subnet)} is outside Network ${formatSubnet(config.network)}` };
   }
@@ -150,9 +180,50 @@ export function validatePeerClaim<D>(key: string, subnet: Ipv4Subnet, value: str
   }
   const decoded = ctx.decodePeerData(attrs.backendData);
   if (!decoded.ok) return { ok: false, reason: decoded.reason };
+  const ipv6 = peerIpv6(ipv6Subnet, attrs, ctx);
+  if (!ipv6.ok) return ipv6;
   // A literal, not a spread of shared fields: V8 (Node 20) gives every object built by spreading
   // and then adding keys a map of its own, about 300 bytes per peer and 3 MB at 10000 peers.
-  return { ok: true, lease: { key, subnet, publicIP: publicIP.toString(), backendType: attrs.backendType, data: decoded.data } };
+  return {
+    ok: true,
+    lease: { key, subnet, publicIP: publicIP.toString(), backendType: attrs.backendType, data: decoded.data, ipv6: ipv6.data },
+  };
+}
+
+/**
+ * The IPv6 part of a lease in a network with IPv6 enabled. A peer without one (an IPv4-only
+ * host) is still an IPv4 peer; a malformed one rejects the whole lease, as any bad field does.
+ */
+function peerIpv6<D>(subnet: Ipv6Subnet | undefined, attrs: LeaseAttrs, ctx: LeaseValidationContext<D>): DecodeResult<PeerIpv6<D> | undefined> {
+  const network = ctx.config.ipv6;
+  if (!network || !subnet) return { ok: true, data: undefined };
+  return validateIpv6Claim(subnet, attrs.publicIPv6, attrs.backendV6Data, {
+    network,
+    decodePeerData: ctx.decodePeerData,
+    ...(ctx.ownIpv6Subnet ? { ownSubnet: ctx.ownIpv6Subnet } : {}),
+    ...(ctx.forbiddenIpv6 ? { forbidden: ctx.forbiddenIpv6 } : {}),
+    ...(ctx.anySubnetLength ? { anySubnetLength: true } : {}),
+  });
+}
+
+/**
+ * IPv6-only networks: Flannel writes the empty IPv4 net ("0.0.0.0-0&…") and PublicIP 0.0.0.0;
+ * anything else in the IPv4 part is not a lease of this network.
+ */
+function validateIpv6OnlyClaim<D>(key: string, subnet: Ipv4Subnet, value: string, ctx: LeaseValidationContext<D>, ipv6Subnet: Ipv6Subnet | undefined): LeaseValidation<D> {
+  if (subnet.address !== 0 || subnet.prefixLength !== 0) {
+    return { ok: false, reason: `subnet ${formatSubnet(subnet)} is IPv4, but this network has EnableIPv4 false` };
+  }
+  if (!ipv6Subnet) return { ok: false, reason: 'lease has no IPv6 subnet, which an IPv6-only network needs' };
+  const attrs = parseLeaseAttrs(value);
+  if (!attrs) return { ok: false, reason: 'value is not a lease JSON object with PublicIP and BackendType' };
+  if (attrs.backendType !== ctx.config.backend.type) {
+    return { ok: false, reason: `BackendType ${JSON.stringify(attrs.backendType)} does not match ours (${ctx.config.backend.type})` };
+  }
+  const ipv6 = peerIpv6(ipv6Subnet, attrs, ctx);
+  if (!ipv6.ok) return ipv6;
+  const claim = ipv6.data!;
+  return { ok: true, lease: { key, subnet, publicIP: '0.0.0.0', backendType: attrs.backendType, data: claim.data, ipv6: claim } };
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { Logger } from 'winston';
 import { type LeaseValidation, type LeaseValidationContext, type PeerLease, type RawLease, validatePeerLease } from './lease.js';
 import type { LeaseStore } from './leaseStore.js';
-import { subnetToKey } from './subnetKey.js';
+import { leaseSubnetsToKey } from './subnetKey.js';
 import { formatSubnet } from '../net/ipv4.js';
+import { formatIpv6Subnet } from '../net/ipv6.js';
 import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
 
 export type InvalidLeaseListener = (key: string, reason: string) => void;
@@ -63,7 +64,7 @@ export class PeerSet<D> {
     }
     for (const key of this.verdicts.keys()) if (!seen.has(key)) this.verdicts.delete(key);
     const peers = this.resolveConflicts(candidates);
-    peers.sort((a, b) => a.subnet.address - b.subnet.address);
+    peers.sort((a, b) => a.subnet.address - b.subnet.address || a.key.localeCompare(b.key));
     this.cachedPeers = peers;
     this.cachedVersion = this.store.version;
     return peers;
@@ -77,15 +78,23 @@ export class PeerSet<D> {
   private resolveConflicts(candidates: Array<{ peer: PeerLease<D>; created: number }>): PeerLease<D>[] {
     candidates.sort((a, b) => a.created - b.created || a.peer.key.localeCompare(b.peer.key));
     const owners = new Map<number, PeerLease<D>>();
+    const ipv6Owners = new Map<bigint, PeerLease<D>>();
     const accepted: PeerLease<D>[] = [];
     const conflicts: KeyedReason[] = [];
+    const ipv4 = this.context.config.enableIPv4;
     for (const { peer, created } of candidates) {
-      const owner = owners.get(peer.subnet.address);
+      const owner = ipv4 ? owners.get(peer.subnet.address) : undefined;
       if (owner) {
         conflicts.push({ key: peer.key, reason: `subnet ${formatSubnet(peer.subnet)} is already claimed by ${owner.key}` });
         continue;
       }
-      owners.set(peer.subnet.address, peer);
+      const ipv6Owner = peer.ipv6 && ipv6Owners.get(peer.ipv6.subnet.address);
+      if (peer.ipv6 && ipv6Owner) {
+        conflicts.push({ key: peer.key, reason: `IPv6 subnet ${formatIpv6Subnet(peer.ipv6.subnet)} is already claimed by ${ipv6Owner.key}` });
+        continue;
+      }
+      if (ipv4) owners.set(peer.subnet.address, peer);
+      if (peer.ipv6) ipv6Owners.set(peer.ipv6.subnet.address, peer);
       // A backend may need the order too (vxlan: which of two leases with one VtepMAC is newer).
       accepted.push({ ...peer, created });
     }
@@ -101,6 +110,7 @@ export class PeerSet<D> {
    * the exact key we write is exempt: another spelling of our subnet is a hijack attempt.
    */
   private isOwnKey(key: string): boolean {
-    return this.context.ownSubnet !== undefined && key === subnetToKey(this.context.ownSubnet);
+    const { ownSubnet, ownIpv6Subnet } = this.context;
+    return ownSubnet !== undefined && key === leaseSubnetsToKey({ ipv4: ownSubnet, ...(ownIpv6Subnet ? { ipv6: ownIpv6Subnet } : {}) });
   }
 }

@@ -1,11 +1,15 @@
 import type { EventEmitter } from 'node:events';
 import type { BackendSelection, NetworkConfig } from '../config/networkConfig.js';
 import type { Ipv4Subnet } from '../net/ipv4.js';
+import type { Ipv6Subnet } from '../net/ipv6.js';
 import type { LeaseAttrs, PeerDataDecoder, PeerLease } from './lease.js';
 
 /** This host's lease as the datastore holds it. */
 export interface OwnLease {
+  /** 0.0.0.0/0 in a network with IPv4 disabled, as in Flannel. */
   readonly subnet: Ipv4Subnet;
+  /** Present when this host leased an IPv6 subnet. */
+  readonly ipv6Subnet?: Ipv6Subnet;
   /** undefined for a reservation or a node's podCIDR, which never expire. */
   readonly expiration?: Date;
 }
@@ -15,6 +19,7 @@ export interface AcquireRequest<C, D> {
   readonly attrs: LeaseAttrs;
   /** The subnet a previous run used (from subnet.env), tried before a random one. */
   readonly previousSubnet?: Ipv4Subnet;
+  readonly previousIpv6Subnet?: Ipv6Subnet;
   /** The backend's check of each peer's BackendData. */
   readonly decodePeerData: PeerDataDecoder<D>;
 }

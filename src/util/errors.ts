@@ -65,6 +65,11 @@ export class KernelCommandError extends WeftError {
   }
 }
 
+/** The host lacks something the agent needs before it changes anything (e.g. br_netfilter). */
+export class PreflightError extends WeftError {
+  readonly code = 'PREFLIGHT';
+}
+
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   let text: string;

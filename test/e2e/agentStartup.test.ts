@@ -1,7 +1,9 @@
 import { jest, expect, it, afterAll, beforeAll } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeAsRoot } from '../helpers/rootOnly.js';
-import { NetnsCluster } from '../helpers/netnsCluster.js';
+import { AGENT_BIN, NetnsCluster } from '../helpers/netnsCluster.js';
+import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 jest.setTimeout(120_000);
@@ -71,6 +73,26 @@ describeAsRoot('compiled weft agent in a network namespace', () => {
     const env = await cluster.waitForSubnetEnv(host, 'late');
     expect(env.get('FLANNEL_MTU')).toBe('1500');
     await cluster.stopAgent(host, 'late');
+  });
+
+  it('is not ready, and says why, while it cannot program the kernel (no CAP_NET_ADMIN)', async () => {
+    await cluster.writeNetworkConfig('/weft/nocap', { Network: '10.63.0.0/16', Backend: { Type: 'vxlan', VNI: 7 } });
+    const host = cluster.hosts[1]!;
+    const port = await freePort();
+    const subnetFile = cluster.subnetFile(host, 'nocap');
+    const args = ['netns', 'exec', host.ns, 'setpriv', '--inh-caps=-all', '--bounding-set=-net_admin', '--', AGENT_BIN, 'agent', '--etcd-endpoints', cluster.etcdEndpoint, '--etcd-prefix', '/weft/nocap', '--iface', 'eth0', '--subnet-file', subnetFile, '--healthz-ip', host.ip, '--healthz-port', String(port)];
+    const agent = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    agent.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    try {
+      await waitFor(() => /flannel\.7.*Operation not permitted/.test(log), 10_000, () => log);
+      await sleep(1500);
+      const response = await fetch(`http://${host.ip}:${port}/readyz`);
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { checks: { reconciled: { ok: boolean } } }).checks.reconciled.ok).toBe(false);
+    } finally {
+      agent.kill();
+    }
   });
 
   it('rejects a bad flag with exit code 2 and touches nothing', async () => {

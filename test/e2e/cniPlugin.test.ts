@@ -52,6 +52,20 @@ describeAsRoot('CNI plugin (type flannel)', () => {
     expect(cluster.ping({ ns } as never, '10.140.7.1')).toBe(true);
   });
 
+  it("hands the runtime's runtimeConfig to the delegate: a static IP and MAC reach host-local and the bridge", () => {
+    const ns = pod('r');
+    const config = {
+      ...cluster.cniConfig(host),
+      capabilities: { ips: true, mac: true },
+      runtimeConfig: { ips: ['10.140.7.77/24'], mac: '0a:58:0a:8c:07:4d' },
+    };
+    const result = JSON.parse(cluster.cni(host, 'ADD', ns, 'primary', 'cni0', 'eth0', config)) as AddResult;
+    expect(result.ips[0]!.address).toBe('10.140.7.77/24');
+    const eth0 = JSON.parse(inNs(ns, 'ip', ['-j', 'link', 'show', 'dev', 'eth0'])) as Array<{ address: string }>;
+    expect(eth0[0]!.address).toBe('0a:58:0a:8c:07:4d');
+    cluster.cni(host, 'DEL', ns, 'primary', 'cni0', 'eth0', config);
+  });
+
   it('CHECK passes for an attached pod', () => {
     const ns = pod('c');
     const result = JSON.parse(cluster.cni(host, 'ADD', ns)) as AddResult;

@@ -139,7 +139,8 @@ describeAsRoot('Kubernetes API mode in network namespaces', () => {
     const host = cluster.hosts[0]!;
     const agent = cluster.startAgent(host, 'nameless', ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', join(cluster.dir, 'net-conf.json')], { NODE_NAME: '' });
     const code = await new Promise<number | null>((resolve) => agent.child.once('exit', (c) => resolve(c)));
-    expect(code).toBe(1);
+    // A missing node name is bad configuration: exit 2, as README says.
+    expect(code).toBe(2);
     expect(await cluster.agentLog(host, 'nameless')).toMatch(/NODE_NAME: must name this node/);
   });
 

@@ -104,10 +104,10 @@ describeAsRoot('operating weft', () => {
     }
     expect('weft_x{a="b"} 1 2 3').not.toMatch(sample);
     expect('weft_x 1abc').not.toMatch(sample);
-    expect(body).toContain('weft_peers{backend="vxlan"} 1');
+    expect(body).toContain('weft_peers{backend="vxlan",family="ipv4"} 1');
     expect(await metric(host, 'weft_reconcile_duration_seconds_count')).toBeGreaterThan(0);
     expect(await metric(host, 'weft_lease_expiry_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 + 23 * 3600);
-    expect(body).toContain('weft_kernel_operations_total{result="applied"}');
+    expect(body).toContain('weft_kernel_operations_total{result="applied",family="ipv4"}');
     expect((await get(host, '/nope')).status).toBe(404);
   });
 

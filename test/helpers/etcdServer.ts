@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,7 +39,9 @@ export class EtcdServer {
   ) {}
 
   static async start(options: EtcdServerOptions = {}): Promise<EtcdServer> {
-    const dir = await mkdtemp(join(tmpdir(), 'weft-etcd-'));
+    // Test data needs no durability. On tmpfs etcd's fsyncs cost nothing, so a loaded machine's
+    // disk cannot stall a lease write for seconds and time a test out.
+    const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'weft-etcd-'));
     const host = options.listenAddress ?? '127.0.0.1';
     const [clientPort, peerPort] = [await freePort(), await freePort()];
     const scheme = options.tls ? 'https' : 'http';

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -7,19 +8,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TlsFiles, generateTls } from './etcdServer.js';
 import { type Json, type JsonObject, PatchError, isJsonObject, jsonPatch, mergePatch, strategicMergePatch } from './jsonPatches.js';
+import { serviceAccountUser, weftServiceAccountRules } from './kubeManifests.js';
+import { DISCOVERY_RULES, type PolicyRule, allows, forbiddenMessage, requestAttributes } from './rbac.js';
 
 export interface FakeKubeApiOptions {
   /** Address to listen on; host namespaces reach the root namespace's bridge address. */
   readonly host?: string;
-  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  /** When set, every request must carry `Authorization: Bearer <token>` (or a token from addServiceAccountToken). */
   readonly token?: string;
   /** How many past events a watch can resume from before the server answers 410 Gone. */
   readonly historyLimit?: number;
   /** How often a watch that asked for bookmarks gets one (a real server: about a minute). */
   readonly bookmarkIntervalMs?: number;
-  /** Default "weft": only what weft's ClusterRole grants over HTTP. Tests change state in-process. */
-  readonly rbac?: 'weft' | 'cluster-admin';
+  /**
+   * What `token` (or, without one, every request) may do. Default: the rules manifests/weft.yml
+   * binds to weft's service account. Tests change state in-process, unrestricted.
+   */
+  readonly rules?: readonly PolicyRule[];
 }
+
+/** Who a bearer token authenticates, and the RBAC rules bound to them. */
+interface Identity {
+  readonly user: string;
+  readonly rules: readonly PolicyRule[];
+}
+
+const WEFT_USER = serviceAccountUser('weft-system', 'weft');
 
 interface WatchEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -46,6 +60,8 @@ type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch' | 'delete';
  */
 export class FakeKubeApi {
   private readonly nodes = new Map<string, JsonObject>();
+  /** Pods by "namespace/name": only what Flannel's node-name lookup reads (spec.nodeName). */
+  private readonly pods = new Map<string, JsonObject>();
   private rv = 1;
   private history: WatchEvent[] = [];
   /** Oldest resourceVersion a watch may resume from. */
@@ -58,11 +74,18 @@ export class FakeKubeApi {
   readonly requests: Record<Verb, number> = { list: 0, watch: 0, get: 0, create: 0, update: 0, patch: 0, delete: 0 };
   /** Every PATCH body received, with its content type and target, for assertions. */
   readonly patches: Array<{ name: string; subresource: string; contentType: string; body: Json }> = [];
+  /** The message of every request RBAC refused (403), in order. */
+  readonly forbidden: string[] = [];
+  private readonly credentials = new Map<string, Identity>();
+  private readonly defaultIdentity: Identity;
 
   private constructor(
     private readonly options: FakeKubeApiOptions,
     private readonly tls: { readonly key: string; readonly cert: string; readonly ca: string },
-  ) {}
+  ) {
+    this.defaultIdentity = { user: WEFT_USER, rules: options.rules ?? weftServiceAccountRules() };
+    if (options.token) this.credentials.set(options.token, this.defaultIdentity);
+  }
 
   /** Serves HTTPS, as every real API server does (the client refuses plain HTTP without skip-tls-verify). */
   static async start(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
@@ -90,6 +113,21 @@ export class FakeKubeApi {
     });
   }
 
+  /** The CA certificate (PEM) the server's certificate chains to: a pod's service account ca.crt. */
+  get caCertificate(): string {
+    return this.tls.ca;
+  }
+
+  /**
+   * Issues a bearer token for a service account holding `rules`, as the token controller and
+   * RBAC would. From then on every request must carry a known token.
+   */
+  addServiceAccountToken(namespace: string, name: string, rules: readonly PolicyRule[]): string {
+    const token = randomBytes(24).toString('base64url');
+    this.credentials.set(token, { user: serviceAccountUser(namespace, name), rules });
+    return token;
+  }
+
   // ---- state, as a controller or kubectl would change it ----
 
   createNode(name: string, spec: JsonObject = {}, annotations: Record<string, string> = {}): JsonObject {
@@ -101,6 +139,16 @@ export class FakeKubeApi {
       status: { conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated' }] },
     };
     return this.store('ADDED', node);
+  }
+
+  /** A pod scheduled on `nodeName`, as a DaemonSet's pod is: what POD_NAME/POD_NAMESPACE name. */
+  createPod(namespace: string, name: string, nodeName: string): void {
+    this.pods.set(`${namespace}/${name}`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: String(this.rv) },
+      spec: { nodeName, containers: [{ name: 'agent', image: 'weft' }] },
+    });
   }
 
   node(name: string): JsonObject | undefined {
@@ -190,24 +238,42 @@ export class FakeKubeApi {
     this.server = server;
   }
 
+  /**
+   * The caller's identity; undefined once 401 has been sent. Until a token exists every caller
+   * is weft's service account, so tests that do not care about credentials need none.
+   */
+  private authenticate(req: IncomingMessage, res: ServerResponse): Identity | undefined {
+    if (this.credentials.size === 0) return this.defaultIdentity;
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const identity = bearer !== undefined ? this.credentials.get(bearer) : undefined;
+    if (!identity) this.sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
+    return identity;
+  }
+
+  /** As kube-apiserver: authenticate, authorize against RBAC, and only then route. */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.options.token && req.headers.authorization !== `Bearer ${this.options.token}`) {
-      this.sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
+    const identity = this.authenticate(req, res);
+    if (!identity) return;
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const method = req.method ?? 'GET';
+    const attributes = requestAttributes(method, url);
+    if (!allows([...DISCOVERY_RULES, ...identity.rules], attributes)) {
+      const message = forbiddenMessage(identity.user, attributes);
+      this.forbidden.push(message);
+      this.sendStatus(res, 403, 'Forbidden', message);
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://fake');
+    const podPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(url.pathname);
+    if (podPath) {
+      this.getPod(req.method ?? 'GET', podPath[1]!, podPath[2]!, res);
+      return;
+    }
     const match = /^\/api\/v1\/nodes(?:\/([^/]+))?(?:\/(status))?$/.exec(url.pathname);
     if (!match) {
       this.sendStatus(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
       return;
     }
     const [, name, subresource] = match;
-    const method = req.method ?? 'GET';
-    if (!this.permitted(method, name, subresource)) {
-      const verb = method === 'GET' ? 'get' : method.toLowerCase();
-      this.sendStatus(res, 403, 'Forbidden', `nodes${subresource ? `/${subresource}` : ''} "${name ?? ''}" is forbidden: User "system:serviceaccount:weft-system:weft" cannot ${verb} resource "nodes${subresource ? `/${subresource}` : ''}"`);
-      return;
-    }
     const body = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
     if (name === undefined) {
       if (method === 'GET') {
@@ -241,11 +307,12 @@ export class FakeKubeApi {
     }
   }
 
-  /** The ClusterRole of manifests/weft.yml: get/list/watch nodes, patch nodes/status; nothing else. */
-  private permitted(method: string, name: string | undefined, subresource: string | undefined): boolean {
-    if (this.options.rbac === 'cluster-admin') return true;
-    if (method === 'GET') return subresource === undefined;
-    return method === 'PATCH' && name !== undefined && subresource === 'status';
+  private getPod(method: string, namespace: string, name: string, res: ServerResponse): void {
+    if (method !== 'GET') return this.sendStatus(res, 405, 'MethodNotAllowed', `${method} is not allowed on pods`);
+    this.requests.get++;
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (pod) this.sendJson(res, 200, pod);
+    else this.sendStatus(res, 404, 'NotFound', `pods "${name}" not found`);
   }
 
   private list(params: URLSearchParams, res: ServerResponse): void {

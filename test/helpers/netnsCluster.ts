@@ -42,6 +42,8 @@ export interface UnderlaySegment {
   readonly ns: string;
   /** Third octet of 192.168.<octet>.0/24. */
   readonly octet: number;
+  /** The segment's IPv6 prefix (fd00:<tag>:<octet>::/64), when the cluster has an IPv6 underlay. */
+  readonly ipv6Prefix?: string;
 }
 
 export interface AgentProcess {
@@ -53,7 +55,10 @@ export interface AgentProcess {
 export interface Pod {
   readonly name: string;
   readonly ns: string;
+  /** The pod's first address (IPv4, or IPv6 in an IPv6-only network). */
   readonly ip: string;
+  /** The pod's IPv6 address, when its network gave it one. */
+  readonly ipv6?: string;
   readonly host: Host;
   readonly network: string;
 }
@@ -62,6 +67,8 @@ export interface Host {
   readonly index: number;
   readonly ns: string;
   readonly ip: string;
+  /** The host's IPv6 underlay address, when it has one. */
+  readonly ipv6?: string;
   readonly segment: UnderlaySegment;
   readonly dir: string;
   agents: Map<string, AgentProcess>;
@@ -95,6 +102,13 @@ export interface NetworkSpec {
   readonly vni?: number;
   /** CNI bridge name inside each host. */
   readonly bridge: string;
+}
+
+export interface ClusterOptions {
+  /** Give every segment an IPv6 prefix and hosts IPv6 addresses beside their IPv4 ones. */
+  readonly ipv6?: boolean;
+  /** 1-based indexes of hosts that get no IPv6 address (an IPv4-only host on a dual-stack underlay). */
+  readonly ipv4OnlyHosts?: readonly number[];
 }
 
 function randomTag(): string {
@@ -134,15 +148,20 @@ export class NetnsCluster {
    * Builds `hostsPerSegment.length` underlay segments. With more than one, a router namespace
    * joins them (hosts get routes to the other segments through it), as two racks would be.
    */
-  static async create(hostsPerSegment: readonly number[] = [3]): Promise<NetnsCluster> {
+  static async create(hostsPerSegment: readonly number[] = [3], options: ClusterOptions = {}): Promise<NetnsCluster> {
     const tag = `w${randomTag()}`;
     const dir = await mkdtemp(join(tmpdir(), `weft-cluster-${tag}-`));
     const octets = freeUnderlayOctets(hostsPerSegment.length);
+    // Unique-local prefixes keyed by the underlay octet: like the 192.168.x.0/24s, only this cluster uses them.
+    const ipv6Prefix = (octet: number): string | undefined => (options.ipv6 ? `fd00:0:${octet.toString(16)}::` : undefined);
     // etcd listens on the root side of a veth into the first segment, so both the test (root
     // namespace) and every host reach it without any route leaving this machine.
     const rootLink = `${tag}r`;
     const first = octets[0]!;
-    const segments: UnderlaySegment[] = octets.map((octet, i) => ({ ns: `${tag}-ul${i}`, octet }));
+    const segments: UnderlaySegment[] = octets.map((octet, i) => {
+      const prefix = ipv6Prefix(octet);
+      return { ns: `${tag}-ul${i}`, octet, ...(prefix ? { ipv6Prefix: prefix } : {}) };
+    });
     for (const segment of segments) {
       run('ip', ['netns', 'add', segment.ns]);
       inNs(segment.ns, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
@@ -158,7 +177,10 @@ export class NetnsCluster {
     if (segments.length > 1) cluster.buildRouter();
     let index = 0;
     for (let s = 0; s < segments.length; s++) {
-      for (let h = 0; h < hostsPerSegment[s]!; h++) await cluster.addHost(segments[s]!, ++index);
+      for (let h = 0; h < hostsPerSegment[s]!; h++) {
+        index++;
+        await cluster.addHost(segments[s]!, index, !options.ipv4OnlyHosts?.includes(index));
+      }
     }
     return cluster;
   }
@@ -190,9 +212,10 @@ export class NetnsCluster {
     });
   }
 
-  private async addHost(segment: UnderlaySegment, index: number): Promise<Host> {
+  private async addHost(segment: UnderlaySegment, index: number, withIpv6: boolean): Promise<Host> {
     const ns = `${this.tag}-h${index}`;
     const ip = `192.168.${segment.octet}.${10 + index}`;
+    const ipv6 = withIpv6 && segment.ipv6Prefix ? `${segment.ipv6Prefix}${(10 + index).toString(16)}` : undefined;
     const dir = join(this.dir, `h${index}`);
     await mkdir(dir, { recursive: true });
     run('ip', ['netns', 'add', ns]);
@@ -200,17 +223,22 @@ export class NetnsCluster {
     run('ip', ['link', 'add', outer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     run('ip', ['link', 'set', outer, 'netns', segment.ns]);
     inNs(segment.ns, 'ip', ['link', 'set', outer, 'master', 'br0', 'up']);
+    // Duplicate address detection would leave every new IPv6 address (underlay, cni0, pods)
+    // unusable for a second or two; nothing here can hold a duplicate.
+    inNs(ns, 'sysctl', ['-qw', 'net.ipv6.conf.default.accept_dad=0']);
     inNs(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    if (ipv6) inNs(ns, 'ip', ['addr', 'add', `${ipv6}/64`, 'dev', 'eth0', 'nodad']);
     inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
     inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
     inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    inNs(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
     // Hosts on other segments (and etcd, on the first) are reached through the router.
     if (this.routerNs) {
       for (const other of this.segments) {
         if (other !== segment) inNs(ns, 'ip', ['route', 'add', `192.168.${other.octet}.0/24`, 'via', `192.168.${segment.octet}.1`]);
       }
     }
-    const host: Host = { index, ns, ip, segment, dir, agents: new Map(), pods: [] };
+    const host: Host = { index, ns, ip, ...(ipv6 ? { ipv6 } : {}), segment, dir, agents: new Map(), pods: [] };
     this.hosts.push(host);
     return host;
   }
@@ -278,11 +306,12 @@ export class NetnsCluster {
     }
   }
 
-  async waitForSubnetEnv(host: Host, network = 'primary', timeoutMs = 10_000): Promise<Map<string, string>> {
+  // Generous: on a loaded CI machine, six agents starting together have taken longer than 10 s.
+  async waitForSubnetEnv(host: Host, network = 'primary', timeoutMs = 30_000): Promise<Map<string, string>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const env = await this.readSubnetEnv(host, network);
-      if (env?.get('FLANNEL_SUBNET')) return env;
+      if (env?.get('FLANNEL_SUBNET') || env?.get('FLANNEL_IPV6_SUBNET')) return env;
       if (Date.now() > deadline) {
         throw new Error(`no ${network} subnet.env on ${host.ns} after ${timeoutMs} ms; agent log:\n${await this.agentLog(host, network)}`);
       }
@@ -297,12 +326,16 @@ export class NetnsCluster {
   async addPod(host: Host, network = 'primary', bridge = 'cni0', podNs?: string, ifname = 'eth0'): Promise<Pod> {
     await this.waitForSubnetEnv(host, network);
     const name = podNs ?? `${host.ns}-p${host.pods.length + 1}`;
-    if (!podNs) run('ip', ['netns', 'add', name]);
+    if (!podNs) {
+      run('ip', ['netns', 'add', name]);
+      inNs(name, 'sysctl', ['-qw', 'net.ipv6.conf.default.accept_dad=0']);
+    }
     const output = this.cni(host, 'ADD', name, network, bridge, ifname);
     const result = JSON.parse(output) as { ips: Array<{ address: string }> };
     const ip = result.ips[0]!.address.split('/')[0]!;
+    const ipv6 = result.ips.find((a) => a.address.includes(':'))?.address.split('/')[0];
     inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-    const pod: Pod = { name, ns: name, ip, host, network };
+    const pod: Pod = { name, ns: name, ip, ...(ipv6 ? { ipv6 } : {}), host, network };
     host.pods.push(pod);
     return pod;
   }
@@ -342,7 +375,7 @@ export class NetnsCluster {
    * Pings in the background while the test does something else; resolves with ping's own
    * counts. `limit` is either a packet count (`-c`) or a deadline in seconds (`-w`).
    */
-  pingInBackground(from: Pod, to: string, intervalSeconds: number, limit: { count: number } | { seconds: number }): Promise<{ sent: number; received: number }> {
+  pingInBackground(from: Pick<Pod, 'ns'>, to: string, intervalSeconds: number, limit: { count: number } | { seconds: number }): Promise<{ sent: number; received: number }> {
     const bound = 'count' in limit ? ['-c', String(limit.count)] : ['-w', String(limit.seconds)];
     const ping = spawn('ip', ['netns', 'exec', from.ns, 'ping', '-n', '-q', '-i', String(intervalSeconds), ...bound, to], { stdio: ['ignore', 'pipe', 'ignore'] });
     let output = '';
@@ -395,19 +428,24 @@ export class NetnsCluster {
     }
   }
 
-  /** A namespace on the first underlay segment standing in for "the internet": no route to any pod. */
-  addOutsideHost(): { ns: string; ip: string } {
+  /**
+   * A namespace on the first underlay segment standing in for "the internet": no route to any
+   * pod. With an IPv6 underlay it has an IPv6 address (`ipv6`) there too.
+   */
+  addOutsideHost(): { ns: string; ip: string; ipv6?: string } {
     const segment = this.segments[0]!;
     const ns = `${this.tag}-out`;
     const ip = `192.168.${segment.octet}.200`;
+    const ipv6 = segment.ipv6Prefix ? `${segment.ipv6Prefix}c8` : undefined;
     run('ip', ['netns', 'add', ns]);
     run('ip', ['link', 'add', `${this.tag}o`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     run('ip', ['link', 'set', `${this.tag}o`, 'netns', segment.ns]);
     inNs(segment.ns, 'ip', ['link', 'set', `${this.tag}o`, 'master', 'br0', 'up']);
     inNs(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    if (ipv6) inNs(ns, 'ip', ['addr', 'add', `${ipv6}/64`, 'dev', 'eth0', 'nodad']);
     inNs(ns, 'ip', ['link', 'set', 'eth0', 'up']);
     inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
-    return { ns, ip };
+    return { ns, ip, ...(ipv6 ? { ipv6 } : {}) };
   }
 
   ipJson(host: Host, args: readonly string[]): unknown {

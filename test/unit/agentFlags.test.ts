@@ -1,6 +1,6 @@
 import { FlagError } from '../../src/util/errors.js';
 import { AGENT_FLAGS, envNameFor, normalizeGoStyleArgs } from '../../src/cli/agentFlags.js';
-import { parseAgentArgs } from '../../src/cli/program.js';
+import { asksForVersion, parseAgentArgs } from '../../src/cli/program.js';
 
 describe('weft agent flags', () => {
   const saved = { ...process.env };
@@ -24,6 +24,25 @@ describe('weft agent flags', () => {
     expect(options.kubeAnnotationPrefix).toBe('flannel.alpha.coreos.com');
     expect(options.netConfigPath).toBe('/etc/kube-flannel/net-conf.json');
     expect(options.iface).toEqual([]);
+    expect(options.ipMasqFullyRandomDisable).toBe(false);
+    expect(options.ipBlackholeRoute).toBe(false);
+    expect(options.setNodeNetworkUnavailable).toBe(true);
+  });
+
+  it("takes Flannel v0.28's --ip-blackhole-route, --set-node-network-unavailable and --ip-masq-fully-random-disable, and their FLANNELD_* variables", () => {
+    const flags = parseAgentArgs(['--ip-blackhole-route', '-set-node-network-unavailable=false', '--ip-masq-fully-random-disable=true']);
+    expect([flags.ipBlackholeRoute, flags.setNodeNetworkUnavailable, flags.ipMasqFullyRandomDisable]).toEqual([true, false, true]);
+    process.env['FLANNELD_IP_BLACKHOLE_ROUTE'] = 'true';
+    process.env['FLANNELD_SET_NODE_NETWORK_UNAVAILABLE'] = 'false';
+    process.env['FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE'] = '1';
+    const env = parseAgentArgs([]);
+    expect([env.ipBlackholeRoute, env.setNodeNetworkUnavailable, env.ipMasqFullyRandomDisable]).toEqual([true, false, true]);
+  });
+
+  it('answers --version (any spelling) before anything else', () => {
+    expect(asksForVersion(['--version'])).toBe(true);
+    expect(asksForVersion(['--etcd-prefix', 'bad', '-version'])).toBe(true);
+    expect(asksForVersion(['--iface', 'eth0'])).toBe(false);
   });
 
   it('maps every flag to FLANNELD_<NAME>', () => {

@@ -3,7 +3,7 @@ import type { HostInterface } from '../../src/net/hostInterface.js';
 import { silentLogger } from '../../src/util/log.js';
 import { waitFor } from '../helpers/waitFor.js';
 
-const eth0 = (address: string): HostInterface => ({ name: 'eth0', index: 2, mtu: 1500, up: true, ipv4: [{ address, prefixLength: 24, scope: 'global' }] });
+const eth0 = (address: string): HostInterface => ({ name: 'eth0', index: 2, mtu: 1500, up: true, ipv4: [{ address, prefixLength: 24, scope: 'global' }], ipv6: [] });
 
 describe('ExternalLinkGuard', () => {
   let interfaces: HostInterface[];

@@ -1,13 +1,9 @@
-import { chainNames, cleanupInput, planIptables, restoreInput, savedChainState } from '../../src/iptables/rules.js';
-import { parseIpv4Cidr, type Ipv4Subnet } from '../../src/net/ipv4.js';
+import { chainNames, planIptables, removeChainsInput, restoreInput, savedChainState, supersededChains, weftChains } from '../../src/iptables/rules.js';
+import { ipv6ChainNames, planIp6tables } from '../../src/iptables/rules6.js';
+import { parseIpv6Cidr } from '../../src/net/ipv6.js';
+import { cidr } from '../helpers/cidr.js';
 
-function cidr(text: string): Ipv4Subnet {
-  const r = parseIpv4Cidr(text);
-  if (!r.ok) throw new Error(r.reason);
-  return r.subnet;
-}
-
-const input = { network: cidr('10.244.0.0/16'), ownSubnet: cidr('10.244.3.0/24'), ipMasq: true, forwardRules: true };
+const input = { network: cidr('10.244.0.0/16'), ownSubnet: cidr('10.244.3.0/24'), ipMasq: true, fullyRandom: true, forwardRules: true };
 
 describe('planIptables', () => {
   it("follows Flannel's masquerade rules: never inside the pod network, always out of it", () => {
@@ -21,6 +17,14 @@ describe('planIptables', () => {
       '! -s 10.244.0.0/16 -d 10.244.3.0/24 -m comment --comment "weft masq" -j RETURN',
       '-s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "weft masq" -j MASQUERADE --random-fully',
       '! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "weft masq" -j MASQUERADE --random-fully',
+    ]);
+  });
+
+  it('masquerades without --random-fully when --ip-masq-fully-random-disable asks', () => {
+    const [masq] = planIptables({ ...input, fullyRandom: false });
+    expect(masq!.rules.filter((r) => r.includes('MASQUERADE'))).toEqual([
+      '-s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "weft masq" -j MASQUERADE',
+      '! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "weft masq" -j MASQUERADE',
     ]);
   });
 
@@ -89,11 +93,73 @@ describe('iptables-save parsing and restore input', () => {
   });
 
   it('cleans up every weft chain and jump, and nothing else', () => {
-    const text = cleanupInput(SAVE);
+    const text = removeChainsInput(SAVE, weftChains);
     expect(text).toContain('-D POSTROUTING -m comment --comment "weft masq" -j WEFT-MASQ-0A780000-16');
     expect(text).toContain('-X WEFT-FWD-0AF40000-16');
     expect(text).not.toContain('eth9');
     expect(text).not.toContain('DOCKER');
-    expect(cleanupInput('*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n')).toBe('');
+    expect(removeChainsInput('*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n', weftChains)).toBe('');
+  });
+});
+
+const FLANNEL_SAVE = `*nat
+:POSTROUTING ACCEPT [0:0]
+:FLANNEL-POSTRTG - [0:0]
+:WEFT-MASQ-0AF40000-16 - [0:0]
+-A POSTROUTING -m comment --comment "weft masq" -j WEFT-MASQ-0AF40000-16
+-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
+COMMIT
+*filter
+:FORWARD ACCEPT [0:0]
+:FLANNEL-FWD - [0:0]
+:WEFT-FWD-0AF40000-16 - [0:0]
+-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+-A FORWARD -m comment --comment "weft forward" -j WEFT-FWD-0AF40000-16
+-A FLANNEL-FWD -s 10.99.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
+COMMIT
+`;
+
+describe('superseding Flannel\'s chains', () => {
+  it("removes Flannel's chains for our Network with their jumps, and keeps a Flannel chain for another Network", () => {
+    const text = removeChainsInput(FLANNEL_SAVE, supersededChains(cidr('10.244.0.0/16'), false));
+    expect(text.split('\n')).toEqual([
+      '*nat',
+      '-D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+      '-F FLANNEL-POSTRTG',
+      '-X FLANNEL-POSTRTG',
+      'COMMIT',
+      '',
+    ]);
+  });
+
+  it("in nftables mode also removes weft's own iptables chains for the Network", () => {
+    const text = removeChainsInput(FLANNEL_SAVE, supersededChains(cidr('10.244.0.0/16'), true));
+    expect(text).toContain('-X WEFT-MASQ-0AF40000-16');
+    expect(text).toContain('-D FORWARD -m comment --comment "weft forward" -j WEFT-FWD-0AF40000-16');
+    expect(text).not.toContain('FLANNEL-FWD');
+  });
+});
+
+describe('planIp6tables', () => {
+  const network = parseIpv6Cidr('fd00::/48');
+  const own = parseIpv6Cidr('fd00:0:0:3::/64');
+  if (!network.ok || !own.ok) throw new Error('parse');
+
+  it("mirrors Flannel's IPv6 masquerade and forward rules, multicast ff00::/8 kept", () => {
+    const [masq, forward] = planIp6tables({ network: network.subnet, ownSubnet: own.subnet, ipMasq: true, fullyRandom: true, forwardRules: true });
+    expect(masq!.chain).toMatch(/^WEFT-MASQ-[0-9A-F]{8}-48$/);
+    expect(masq!.rules).toContain('-s fd00::/48 ! -d ff00::/8 -m comment --comment "weft masq" -j MASQUERADE --random-fully');
+    expect(masq!.rules).toContain('-s fd00:0:0:3::/64 -d fd00::/48 -m comment --comment "weft masq" -j RETURN');
+    expect(forward!.rules).toEqual(['-s fd00::/48 -m comment --comment "weft forward" -j ACCEPT', '-d fd00::/48 -m comment --comment "weft forward" -j ACCEPT']);
+  });
+
+  it('names chains within 28 characters, distinct per network, and found by cleanup', () => {
+    const a = ipv6ChainNames(network.subnet);
+    const other = parseIpv6Cidr('fd01::/48');
+    expect(other.ok && ipv6ChainNames(other.subnet).masq).not.toBe(a.masq);
+    expect(a.masq.length).toBeLessThanOrEqual(28);
+    const save = `*filter\n:${a.forward} - [0:0]\n-A FORWARD -m comment --comment "weft forward" -j ${a.forward}\nCOMMIT\n`;
+    expect(removeChainsInput(save, weftChains)).toContain(`-X ${a.forward}`);
   });
 });

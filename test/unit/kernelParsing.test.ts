@@ -56,6 +56,18 @@ describe('parseBatchFailures', () => {
       { line: 4, command: 'route del d', error: 'RTNETLINK answers: No such process' },
     ]);
   });
+
+  it('counts every line after the last marker as failed when the tool exited mid-batch', () => {
+    // What ip prints when a nexthop names a missing device: invarg() exits without a marker.
+    const lines = ['neigh replace a dev flannel.1', 'nexthop replace id 5 dev flannel.1', 'route replace b nhid 5'];
+    const stderr = 'Cannot find device "flannel.1"\nCommand failed -:1\nError: argument "flannel.1" is wrong: Device does not exist\n';
+    const stopped = 'Error: argument "flannel.1" is wrong: Device does not exist (the batch stopped; this line may not have run)';
+    expect(parseBatchFailures(lines, stderr)).toEqual([
+      { line: 1, command: 'neigh replace a dev flannel.1', error: 'Cannot find device "flannel.1"' },
+      { line: 2, command: 'nexthop replace id 5 dev flannel.1', error: stopped },
+      { line: 3, command: 'route replace b nhid 5', error: stopped },
+    ]);
+  });
 });
 
 describe('monitorLineFilter', () => {

@@ -16,6 +16,7 @@ const LAYERS: Record<string, number> = {
   kernel: 1,
   net: 1,
   iptables: 1,
+  nftables: 1,
   util: 0,
 };
 

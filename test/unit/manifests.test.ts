@@ -9,6 +9,7 @@ import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { parseNetworkConfig } from '../../src/backend/registry.js';
 import { parseAgentArgs } from '../../src/cli/program.js';
 import { DEFAULT_NET_CONFIG_PATH } from '../../src/cli/agentFlags.js';
+import { NODE_IMAGE_PLUGINS } from '../helpers/kubeNode.js';
 
 interface Doc {
   apiVersion: string;
@@ -117,7 +118,7 @@ describe('manifests', () => {
     const secondary = parseNetworkConfig((find('ConfigMap', 'weft2-cfg')['data'] as Record<string, string>)['net-conf.json']!);
     expect(secondary).toMatchObject({ subnetSource: 'annotations', backend: { type: 'vxlan', vni: 2 } });
     const nadConfig = JSON.parse((find('NetworkAttachmentDefinition', 'weft2')['spec'] as { config: string }).config) as Record<string, unknown>;
-    expect(nadConfig).toMatchObject({ type: 'weft', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2' });
+    expect(nadConfig).toMatchObject({ type: 'flannel', subnetFile: '/run/flannel/weft2.env', dataDir: '/var/lib/cni/weft2' });
     expect(delegateConfig(nadConfig)).toMatchObject({ name: nadConfig['name'], type: 'bridge', bridge: 'cni1', ipam: { ranges: [[{ subnet: '10.244.3.0/24' }]] } });
   });
 
@@ -132,6 +133,16 @@ describe('manifests', () => {
     const spec = podSpec(find('DaemonSet', 'weft'));
     expect(spec.containers[0]!.volumeMounts).toEqual(expect.arrayContaining([{ name: 'dev-net-tun', mountPath: '/dev/net/tun' }]));
     expect(spec.volumes.find((v) => v.name === 'dev-net-tun')!.hostPath).toEqual({ path: '/dev/net/tun', type: 'CharDevice' });
+  });
+
+  it('installs a plugin for every CNI type the conflist and the NetworkAttachmentDefinition name', () => {
+    const installed = podSpec(find('DaemonSet', 'weft'))
+      .initContainers!.map((c) => c.command!.at(-1)!)
+      .filter((target) => target.startsWith('/opt/cni/bin/'))
+      .map((target) => target.slice('/opt/cni/bin/'.length));
+    const conflist = JSON.parse((find('ConfigMap', 'weft-cfg')['data'] as Record<string, string>)['cni-conf.json']!) as { plugins: Array<{ type: string }> };
+    const nad = JSON.parse((find('NetworkAttachmentDefinition', 'weft2')['spec'] as { config: string }).config) as { type: string };
+    for (const type of [...conflist.plugins.map((p) => p.type), nad.type]) expect([...installed, ...NODE_IMAGE_PLUGINS]).toContain(type);
   });
 
   it('runs the agent with flags weft accepts, as an unprivileged container with NET_ADMIN and NET_RAW', () => {

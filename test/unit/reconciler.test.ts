@@ -431,6 +431,23 @@ describe('Reconciler', () => {
     expect(h.reconciler.completedPasses).toBe(3);
     expect(h.results.map((r) => r.failed)).toEqual([0, 0, 1]);
   });
+
+  it('does not count a pass in which every operation failed as programming the kernel', async () => {
+    // What an agent without CAP_NET_ADMIN sees: not even the device can be created, so readiness
+    // and NetworkUnavailable must wait; a pass with some lines refused still programmed the rest.
+    const h = harness(vxlanThreePeers());
+    h.kernel.refuseLinesNextApply(() => true);
+    h.reconciler.trigger('start');
+    await advance(DEBOUNCE_MS);
+    expect(h.results[0]).toMatchObject({ applied: 0 });
+    expect(h.results[0]!.failed).toBeGreaterThan(0);
+    expect(h.reconciler.completedPasses).toBe(1);
+    expect(h.reconciler.programmingPasses).toBe(0);
+    h.kernel.refuseLinesNextApply((line) => line.startsWith('route replace 10.5.3.0/24'));
+    await advance(RETRY_MS + DEBOUNCE_MS);
+    expect(h.results[1]!.failed).toBe(1);
+    expect(h.reconciler.programmingPasses).toBe(1);
+  });
 });
 
 describe('per-peer backoff', () => {

@@ -1,6 +1,7 @@
 import type { BackendDefinition } from '../backend.js';
 import { type HostGwBackendConfig, parseHostGwConfig } from './config.js';
 import { planHostGw } from './plan.js';
+import { planHostGwIpv6 } from './planIpv6.js';
 
 /** What a host-gw peer's lease tells beyond its subnet and PublicIP: nothing; BackendData is null. */
 export interface HostGwPeerData {
@@ -21,6 +22,9 @@ export const hostGwBackend: BackendDefinition<HostGwBackendConfig, HostGwPeerDat
       leaseData: null,
       summary: {},
       plan: (_ownSubnet, peers) => planHostGw(env.extLink, peers),
+      ...(env.ipv6
+        ? { ipv6: { deviceName: undefined, leaseData: null, summary: {}, plan: (_ownSubnet, peers) => planHostGwIpv6(env.extLink, peers) } }
+        : {}),
       peerChecker: () => () => ({ problems: [] }),
       deviceProblems: () => [],
     };

@@ -1,10 +1,11 @@
 import type { ExternalLink } from '../../net/externalInterface.js';
 import { type Ipv4Subnet, formatIpv4 } from '../../net/ipv4.js';
 import type { PeerLease } from '../../subnet/lease.js';
-import { type DesiredRoute, type DesiredState, type SkippedPeer, directRoute, onSegment, peerRoute } from '../desiredState.js';
+import { type DesiredState, directRoute, onSegment, peerRoute } from '../desiredState.js';
 import type { PeerData } from '../registry.js';
-import { type VxlanBackendConfig, effectiveVxlanPort, vxlanDeviceName, vxlanPodMtu } from './config.js';
+import { type VxlanBackendConfig, vxlanDeviceName, vxlanPodMtu } from './config.js';
 import { vtepMacOwners } from './macConflicts.js';
+import { TunnelTable, vxlanDevice } from './tunnelTable.js';
 
 export interface VxlanPlanInput {
   readonly config: VxlanBackendConfig;
@@ -24,58 +25,28 @@ export interface VxlanPlanInput {
 export function planVxlan(input: VxlanPlanInput): DesiredState {
   const { config, extLink, peers } = input;
   const name = vxlanDeviceName(config.vni);
-  const routes: DesiredRoute[] = [];
-  const skipped: SkippedPeer[] = [];
-  const neighs: Array<{ dst: string; lladdr: string }> = [];
-  const fdb: Array<{ mac: string; dst: string }> = [];
   const tunnelled = peers.flatMap((peer) =>
     peer.data.backend === 'vxlan' && !(config.directRouting && onSegment(extLink, peer.publicIP)) ? [{ mac: peer.data.vtepMac, peer }] : [],
   );
-  const macOwner = vtepMacOwners(tunnelled);
-  const fdbWritten = new Set<string>();
+  const table = new TunnelTable(input.vtepMac, '', vtepMacOwners(tunnelled));
   for (const peer of peers) {
     if (peer.data.backend !== 'vxlan') {
-      skipped.push({ key: peer.key, reason: `lease carries ${peer.data.backend} data, not vxlan's` });
-      continue;
+      table.skip(peer.key, `lease carries ${peer.data.backend} data, not vxlan's`);
+    } else if (config.directRouting && onSegment(extLink, peer.publicIP)) {
+      table.direct(directRoute(extLink, peer.subnet, peer.publicIP));
+    } else {
+      const gateway = formatIpv4(peer.subnet.address);
+      table.tunnel(peer, peer.data.vtepMac, gateway, peerRoute(peer.subnet, gateway, name, true));
     }
-    if (config.directRouting && onSegment(extLink, peer.publicIP)) {
-      routes.push(directRoute(extLink, peer.subnet, peer.publicIP));
-      continue;
-    }
-    const mac = peer.data.vtepMac;
-    const owner = macOwner.get(mac);
-    if (mac === input.vtepMac) {
-      skipped.push({ key: peer.key, reason: `VtepMAC ${mac} is this host's own` });
-      continue;
-    }
-    if (owner && owner.publicIP !== peer.publicIP) {
-      skipped.push({ key: peer.key, reason: `VtepMAC ${mac} is also claimed by the newer lease ${owner.key} at ${owner.publicIP}; the newest lease wins` });
-      continue;
-    }
-    const gateway = formatIpv4(peer.subnet.address);
-    if (!fdbWritten.has(mac)) {
-      fdbWritten.add(mac);
-      fdb.push({ mac, dst: peer.publicIP });
-    }
-    neighs.push({ dst: gateway, lladdr: mac });
-    routes.push(peerRoute(peer.subnet, gateway, name, true));
   }
-  return {
-    device: {
+  return table.state(
+    vxlanDevice(config, {
       name,
-      vni: config.vni,
       local: extLink.address,
       link: extLink.name,
-      port: effectiveVxlanPort(config),
-      learning: config.learning,
-      gbp: config.gbp,
       mtu: vxlanPodMtu(config, extLink.mtu),
       mac: input.vtepMac,
       address: `${formatIpv4(input.ownSubnet.address)}/32`,
-    },
-    routes,
-    neighs,
-    fdb,
-    skipped,
-  };
+    }),
+  );
 }

@@ -1,7 +1,8 @@
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
-import { type Ipv4Subnet, formatSubnet, subnetsEqual } from '../../net/ipv4.js';
+import type { Ipv4Subnet } from '../../net/ipv4.js';
+import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { Backoff } from '../../util/backoff.js';
 import { ConfigError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
 import type { LeaseValidationContext, UnderlayFacts } from '../lease.js';
@@ -9,7 +10,7 @@ import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
-import { type EtcdAcquireInput, type EtcdAcquired, acquireEtcdLease } from './acquire.js';
+import { type EtcdAcquireInput, type EtcdAcquired, acquireEtcdLease, describeLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
 import { EtcdRegistry, type HeldLease, type LeaseListing } from './registry.js';
 import { type EtcdHeaderFacts, EtcdResetDetector } from './resetDetector.js';
@@ -29,6 +30,7 @@ export interface EtcdDatastoreOptions<C> extends DatastoreListener {
   readonly random?: () => number;
   /** Subnets no peer may claim (the underlay's own); see validatePeerLease. */
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
+  readonly forbiddenIpv6Subnets?: readonly Ipv6Subnet[];
   /** The underlay's facts a peer's PublicIP is checked against; see validatePeerClaim. */
   readonly underlay?: UnderlayFacts;
   /** How often etcd is pinged so readiness knows it is reachable even when nothing changes. */
@@ -102,14 +104,22 @@ export class EtcdDatastore<C extends NetworkConfig<BackendSelection>> implements
     signal?.addEventListener('abort', closeOnAbort, { once: true });
     try {
       const acquired = await acquireEtcdLease(
-        { ...this.acquireInput(request), ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}) },
+        {
+          ...this.acquireInput(request),
+          ...(request.previousSubnet ? { preferred: request.previousSubnet } : {}),
+          ...(request.previousIpv6Subnet ? { preferredIpv6: request.previousIpv6Subnet } : {}),
+        },
         this.acquireDeps(),
       );
       return new EtcdSubnetLease(request, acquired, {
         registry: this.registry,
         lifecycle: this.lifecycle,
         options: this.options,
-        reacquire: (preferred) => acquireEtcdLease({ ...this.acquireInput(request), preferred }, this.acquireDeps()),
+        reacquire: (held) =>
+          acquireEtcdLease(
+            { ...this.acquireInput(request), preferred: held.subnet, ...(held.ipv6Subnet ? { preferredIpv6: held.ipv6Subnet } : {}) },
+            this.acquireDeps(),
+          ),
         reportError: (what, err) => this.reportError(what, err),
       });
     } finally {
@@ -143,7 +153,7 @@ interface EtcdLeaseParts<C> {
   readonly registry: EtcdRegistry;
   readonly lifecycle: ManagerLifecycle;
   readonly options: EtcdDatastoreOptions<C>;
-  readonly reacquire: (preferred: Ipv4Subnet) => Promise<EtcdAcquired>;
+  readonly reacquire: (previous: HeldLease) => Promise<EtcdAcquired>;
   readonly reportError: (what: string, err: unknown) => void;
 }
 
@@ -174,7 +184,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     acquired: EtcdAcquired,
     private readonly parts: EtcdLeaseParts<C>,
   ) {
-    super(parts.lifecycle, parts.options.logger, etcdValidationContext(request, acquired.held.subnet, parts.options), parts.options.onInvalidLease);
+    super(parts.lifecycle, parts.options.logger, etcdValidationContext(request, acquired.held, parts.options), parts.options.onInvalidLease);
     this.registry = parts.registry;
     this.held = acquired.held;
     this.acquiredFrom = acquired.listing;
@@ -182,7 +192,8 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   }
 
   ownLease(): OwnLease {
-    return { subnet: this.held.subnet, ...(this.held.expiration ? { expiration: this.held.expiration } : {}) };
+    const { subnet, ipv6Subnet, expiration } = this.held;
+    return { subnet, ...(ipv6Subnet ? { ipv6Subnet } : {}), ...(expiration ? { expiration } : {}) };
   }
 
   override ownLeaseHeld(): boolean {
@@ -250,13 +261,13 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     try {
       const renewed = await this.registry.renew(held);
       if (!renewed) {
-        this.logger.warn('our lease changed or vanished in etcd; acquiring again', { subnet: formatSubnet(held.subnet) });
+        this.logger.warn('our lease changed or vanished in etcd; acquiring again', describeHeld(held));
         await this.reacquire();
         return;
       }
       this.held = renewed;
       this.resets.sawRevision(renewed.modRevision);
-      this.logger.info('renewed lease', { subnet: formatSubnet(held.subnet), expires: renewed.expiration?.toISOString() });
+      this.logger.info('renewed lease', { ...describeHeld(held), expires: renewed.expiration?.toISOString() });
       this.scheduleRenewal();
       this.emit('change');
     } catch (err) {
@@ -274,15 +285,13 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const previous = this.held;
     this.reacquiring = (async () => {
       try {
-        const { held } = await this.parts.reacquire(previous.subnet);
+        const { held } = await this.parts.reacquire(previous);
         this.held = held;
         this.overwrittenWith = undefined;
         this.resets.sawRevision(held.modRevision);
-        this.peerSet.setContext(etcdValidationContext(this.request, held.subnet, this.parts.options));
+        this.peerSet.setContext(etcdValidationContext(this.request, held, this.parts.options));
         this.scheduleRenewal();
-        if (!subnetsEqual(previous.subnet, held.subnet)) {
-          this.logger.warn('lease re-acquired with a different subnet', { subnet: formatSubnet(held.subnet) });
-        }
+        if (previous.key !== held.key) this.logger.warn('lease re-acquired with a different subnet', describeHeld(held));
         this.emit('own-lease', this.ownLease());
         this.emit('change');
       } catch (err) {
@@ -305,7 +314,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       differs = 'was deleted';
     } else {
       try {
-        if (JSON.stringify(this.parts.options.parseConfig(value, this.registry.keys.configKey)) !== JSON.stringify(this.request.config)) differs = 'changed';
+        if (configFingerprint(this.parts.options.parseConfig(value, this.registry.keys.configKey)) !== configFingerprint(this.request.config)) differs = 'changed';
       } catch (err) {
         differs = `changed to an invalid one (${errorMessage(err)})`;
       }
@@ -351,9 +360,9 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
    * and the store and the watch start over from the new history.
    */
   private async recoverFromReset(reason: string): Promise<void> {
-    const subnet = this.held.subnet;
+    const previous = this.held;
     this.parts.options.onWatchRestart?.('reset');
-    this.logger.warn('etcd lost its history; re-creating our lease with the same subnet and relisting', { reason, subnet: formatSubnet(subnet) });
+    this.logger.warn('etcd lost its history; re-creating our lease with the same subnet and relisting', { reason, ...describeHeld(previous) });
     const stale = this.watcher;
     this.watcher = undefined;
     // Not awaited: a watcher that is reconnecting may never confirm the cancel.
@@ -362,7 +371,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     while (!this.lifecycle.closed) {
       try {
         await this.waitForNetworkConfig();
-        const { held } = await this.parts.reacquire(subnet);
+        const { held } = await this.parts.reacquire(previous);
         const listing = await this.registry.listLeases();
         this.adoptHistory(held, listing);
         await this.startWatch(listing.revision + 1);
@@ -377,20 +386,20 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       }
     }
     if (this.lifecycle.closed) return;
-    this.logger.info('lease re-created after the etcd reset', { subnet: formatSubnet(this.held.subnet), revision: this.held.modRevision });
+    this.logger.info('lease re-created after the etcd reset', { ...describeHeld(this.held), revision: this.held.modRevision });
   }
 
   private adoptHistory(held: HeldLease, listing: LeaseListing): void {
-    const previous = this.held.subnet;
+    const previous = this.held;
     this.resets.rebase(listing.header);
     this.resets.sawRevision(held.modRevision);
     this.held = held;
     this.overwrittenWith = undefined;
     this.store.rebase(listing.leases, listing.revision);
     this.scheduleRenewal();
-    if (!subnetsEqual(previous, held.subnet)) {
-      this.peerSet.setContext(etcdValidationContext(this.request, held.subnet, this.parts.options));
-      this.logger.warn('lease re-acquired with a different subnet', { subnet: formatSubnet(held.subnet) });
+    if (previous.key !== held.key) {
+      this.peerSet.setContext(etcdValidationContext(this.request, held, this.parts.options));
+      this.logger.warn('lease re-acquired with a different subnet', describeHeld(held));
       this.emit('own-lease', this.ownLease());
     }
     this.emit('change');
@@ -424,7 +433,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private checkOwnKeyPresent(): void {
     if (this.lifecycle.closed) return;
     if (!this.store.get(this.ownLeaseName())) {
-      this.logger.warn('our lease is gone from etcd; acquiring again', { subnet: formatSubnet(this.held.subnet) });
+      this.logger.warn('our lease is gone from etcd; acquiring again', describeHeld(this.held));
       void this.reacquire();
     }
   }
@@ -438,14 +447,14 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const stored = this.store.get(this.ownLeaseName());
     if (!stored || stored.revision <= this.held.modRevision) return;
     if (stored.value === this.held.value) {
-      if (this.overwrittenWith !== undefined) this.logger.info('our lease holds our value again', { subnet: formatSubnet(this.held.subnet) });
+      if (this.overwrittenWith !== undefined) this.logger.info('our lease holds our value again', describeHeld(this.held));
       this.overwrittenWith = undefined;
       return;
     }
     if (this.overwrittenWith === stored.value) return;
     this.overwrittenWith = stored.value;
     this.logger.error('our lease was overwritten by another writer (another host with our --public-ip?); not taking it back, reporting not ready', {
-      subnet: formatSubnet(this.held.subnet),
+      ...describeHeld(this.held),
       key: this.held.key,
       value: stored.value,
     });
@@ -527,17 +536,28 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   }
 }
 
+function describeHeld(held: HeldLease): Record<string, string> {
+  return describeLease({ ipv4: held.subnet, ...(held.ipv6Subnet ? { ipv6: held.ipv6Subnet } : {}) });
+}
+
 function etcdValidationContext<C extends NetworkConfig<BackendSelection>, D>(
   request: AcquireRequest<C, D>,
-  ownSubnet: Ipv4Subnet,
+  held: HeldLease,
   options: EtcdDatastoreOptions<C>,
 ): LeaseValidationContext<D> {
-  const { forbiddenSubnets: forbidden, underlay } = options;
+  const { forbiddenSubnets: forbidden, forbiddenIpv6Subnets: forbiddenIpv6, underlay } = options;
   return {
     config: request.config,
     decodePeerData: request.decodePeerData,
-    ownSubnet,
+    ownSubnet: held.subnet,
+    ...(held.ipv6Subnet ? { ownIpv6Subnet: held.ipv6Subnet } : {}),
     ...(forbidden ? { forbidden } : {}),
+    ...(forbiddenIpv6 ? { forbiddenIpv6 } : {}),
     ...(underlay ? { underlay } : {}),
   };
+}
+
+/** A parsed config as comparable text (IPv6 subnets hold bigints, which JSON cannot write as they are). */
+function configFingerprint(config: unknown): string {
+  return JSON.stringify(config, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
 }

@@ -1,7 +1,6 @@
 import type { IKeyValue } from 'etcd3';
-import type { Ipv4Subnet } from '../../net/ipv4.js';
 import type { StoredLease } from '../leaseStore.js';
-import { subnetToKey } from '../subnetKey.js';
+import { type LeaseSubnets, leaseSubnetsToKey } from '../subnetKey.js';
 
 /**
  * Flannel's etcd layout, key for key (docs/architecture.md, "etcd"):
@@ -19,8 +18,9 @@ export class EtcdKeyLayout {
     this.subnetsPrefix = `${prefix}/subnets/`;
   }
 
-  subnetKey(subnet: Ipv4Subnet): string {
-    return `${this.subnetsPrefix}${subnetToKey(subnet)}`;
+  /** The key of a lease naming both subnets ("…/10.5.52.0-24&fc00:0:0:34::-64"). */
+  leaseKey(subnets: LeaseSubnets): string {
+    return `${this.subnetsPrefix}${leaseSubnetsToKey(subnets)}`;
   }
 
   /** The lease name under subnets/ ("10.5.52.0-24") of a full key. */

@@ -1,8 +1,10 @@
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3, ICompare, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from 'winston';
 import type { Ipv4Subnet } from '../../net/ipv4.js';
+import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { errorMessage } from '../../util/errors.js';
 import type { StoredLease } from '../leaseStore.js';
+import type { LeaseSubnets } from '../subnetKey.js';
 import type { ManagerLifecycle } from '../lifecycle.js';
 import type { EtcdKeyLayout } from './keys.js';
 import { type EtcdHeaderFacts, headerFacts } from './resetDetector.js';
@@ -12,6 +14,8 @@ export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
 /** Our key in etcd as we last wrote it. */
 export interface HeldLease {
   readonly subnet: Ipv4Subnet;
+  /** Present when the lease carries an IPv6 subnet (its key then names both). */
+  readonly ipv6Subnet?: Ipv6Subnet;
   readonly key: string;
   readonly value: string;
   /** mod_revision of our last write: renewal is conditional on nobody having changed the key since. */
@@ -63,24 +67,40 @@ export class EtcdRegistry {
     return { leases, revision: Number(response.header.revision), kvs: response.kvs, header: headerFacts(response.header) };
   }
 
-  /** Creates the key for `subnet` if nobody has it; undefined when someone does. */
-  async create(subnet: Ipv4Subnet, value: string): Promise<HeldLease | undefined> {
-    const key = this.keys.subnetKey(subnet);
+  /**
+   * Creates the key for `subnets` if nobody has it; undefined when someone does.
+   *
+   * With `noKeyCreatedAfter` (a listing's revision), the same transaction also requires that no
+   * lease key appeared since that listing. A dual-stack key names two subnets, and another host
+   * may claim either of them under a different key ("10.5.1.0-24&fc00:0:0:9::-64" against our
+   * "10.5.2.0-24&fc00:0:0:9::-64"), which a condition on our key alone cannot see. Renewals keep
+   * a key's create revision, so only real new claims make the transaction retry.
+   */
+  async create(subnets: LeaseSubnets, value: string, noKeyCreatedAfter?: number): Promise<HeldLease | undefined> {
+    const key = this.keys.leaseKey(subnets);
     const lease = await this.grant();
-    const result = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value).lease(lease.id)).commit();
+    const compare: ICompare[] = [{ key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 }];
+    if (noKeyCreatedAfter !== undefined) {
+      const prefix = Buffer.from(this.keys.subnetsPrefix);
+      compare.push({ key: prefix, range_end: prefixEnd(prefix), target: 'Create', result: 'Less', create_revision: noKeyCreatedAfter + 1 });
+    }
+    const result = await this.client.kv.txn({
+      compare,
+      success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: lease.id } }],
+    });
     this.lifecycle.touch();
     if (!result.succeeded) {
       await this.revoke(lease.id);
       return undefined;
     }
-    return { subnet, key, value, modRevision: Number(result.header.revision), etcdLeaseId: lease.id, expiration: lease.expiration };
+    return heldLease(subnets, key, value, Number(result.header.revision), lease);
   }
 
   /**
    * Rewrites an existing key (our old lease, or a reservation naming our PublicIP) if it is still
    * as listed. A reservation stays without an etcd lease: it never expires.
    */
-  async takeOver(kv: IKeyValue, subnet: Ipv4Subnet, value: string): Promise<HeldLease | undefined> {
+  async takeOver(kv: IKeyValue, subnets: LeaseSubnets, value: string): Promise<HeldLease | undefined> {
     const key = kv.key.toString();
     const reservation = String(kv.lease) === '0';
     const lease = reservation ? undefined : await this.grant();
@@ -92,14 +112,7 @@ export class EtcdRegistry {
       if (lease) await this.revoke(lease.id);
       return undefined;
     }
-    return {
-      subnet,
-      key,
-      value,
-      modRevision: Number(result.header.revision),
-      etcdLeaseId: lease?.id ?? '0',
-      ...(lease ? { expiration: lease.expiration } : {}),
-    };
+    return heldLease(subnets, key, value, Number(result.header.revision), lease);
   }
 
   /**
@@ -148,4 +161,24 @@ export class EtcdRegistry {
       this.logger.debug('revoking a superseded etcd lease failed; it will expire on its own', { error: errorMessage(err) });
     });
   }
+}
+
+/** Our key as just written; without an etcd lease it is a reservation ('0'), which never expires. */
+function heldLease(subnets: LeaseSubnets, key: string, value: string, modRevision: number, lease: { id: string; expiration: Date } | undefined): HeldLease {
+  return {
+    subnet: subnets.ipv4,
+    ...(subnets.ipv6 ? { ipv6Subnet: subnets.ipv6 } : {}),
+    key,
+    value,
+    modRevision,
+    etcdLeaseId: lease?.id ?? '0',
+    ...(lease ? { expiration: lease.expiration } : {}),
+  };
+}
+
+/** The end of the key range holding every key that starts with `prefix`. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  return end;
 }

@@ -9,6 +9,13 @@ export interface NodeAnnotationKeys {
   readonly publicIP: string;
   /** Set by an operator, never by weft: the address peers should use instead of the detected one. */
   readonly publicIPOverwrite: string;
+  /** Set by an operator, never by weft: read at start-up in place of --public-ip, as Flannel does. */
+  readonly nodePublicIP: string;
+  readonly nodePublicIPv6: string;
+  /** The IPv6 plane's counterparts (dual-stack and IPv6-only networks), named as Flannel names them. */
+  readonly backendV6Data: string;
+  readonly publicIPv6: string;
+  readonly publicIPv6Overwrite: string;
   /** Secondary mode only: the subnet this node allocated for itself from the network. */
   readonly subnet: string;
 }
@@ -41,6 +48,11 @@ export function nodeAnnotationKeys(prefix: string): NodeAnnotationKeys {
     backendData: `${p}backend-data`,
     publicIP: `${p}public-ip`,
     publicIPOverwrite: `${p}public-ip-overwrite`,
+    nodePublicIP: `${p}node-public-ip`,
+    nodePublicIPv6: `${p}node-public-ipv6`,
+    backendV6Data: `${p}backend-v6-data`,
+    publicIPv6: `${p}public-ipv6`,
+    publicIPv6Overwrite: `${p}public-ipv6-overwrite`,
     subnet: `${p}subnet`,
   };
 }

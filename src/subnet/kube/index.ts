@@ -4,3 +4,4 @@ export { apiServerOf, loadKubeConfig } from './kubeConfig.js';
 export { KubeDatastore } from './kubeSubnetManager.js';
 export { NodeApi } from './nodeApi.js';
 export { readKubeView } from './kubeView.js';
+export { kubeNodeIdentity, podReader, resolveNodeName } from './nodeIdentity.js';

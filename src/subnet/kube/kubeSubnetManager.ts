@@ -2,9 +2,10 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { BackendSelection, NetworkConfig } from '../../config/networkConfig.js';
 import { type Ipv4Subnet, formatSubnet, subnetsEqual, subnetsOverlap } from '../../net/ipv4.js';
+import { type Ipv6Subnet, formatIpv6Subnet, ipv6SubnetsEqual } from '../../net/ipv6.js';
 import { Backoff } from '../../util/backoff.js';
 import { forbiddenNote } from '../allocator.js';
-import { DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
+import { ConfigError, DatastoreError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
 import type { LeaseAttrs, LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import { ManagerLifecycle } from '../lifecycle.js';
 import { PeerWatch } from '../peerWatch.js';
@@ -26,6 +27,7 @@ export interface KubeDatastoreOptions<C> extends DatastoreListener {
   readonly parseConfig: (json: string, source: string) => C;
   readonly logger: Logger;
   readonly forbiddenSubnets?: readonly Ipv4Subnet[];
+  readonly forbiddenIpv6Subnets?: readonly Ipv6Subnet[];
   /** The underlay's facts a peer's PublicIP is checked against; see validatePeerClaim. */
   readonly underlay?: UnderlayFacts;
   /** How often this node is re-read: readiness evidence, and repair of its annotations. */
@@ -75,11 +77,15 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
     const closeOnAbort = (): void => void this.close();
     signal?.addEventListener('abort', closeOnAbort, { once: true });
     try {
-      const subnet =
-        request.config.subnetSource === 'annotations'
-          ? await this.claimSubnet(request.config, request.attrs, request.previousSubnet)
-          : await this.podCidrLease(request.config, request.attrs);
-      return new KubeSubnetLease(request, subnet, {
+      const { config, attrs } = request;
+      if (config.subnetSource === 'annotations' && config.ipv6) {
+        throw new ConfigError('SubnetSource', config.subnetSource, 'leases IPv4 subnets only; a network with EnableIPv6 takes its subnets from spec.podCIDRs ("podCIDR")');
+      }
+      const subnets: OwnSubnets =
+        config.subnetSource === 'annotations'
+          ? { ipv4: await this.claimSubnet(config, attrs, request.previousSubnet) }
+          : await this.podCidrLease(config, attrs);
+      return new KubeSubnetLease(request, subnets, {
         node: this.node,
         lifecycle: this.lifecycle,
         options: this.options,
@@ -90,17 +96,17 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
     }
   }
 
-  private async podCidrLease(config: C, attrs: LeaseAttrs): Promise<Ipv4Subnet> {
+  private async podCidrLease(config: C, attrs: LeaseAttrs): Promise<OwnSubnets> {
     let waitingLogged = false;
     for (;;) {
       const node = await this.node.read();
-      const result = ownPodCidr(node, this.options.keys, config, this.options.forbiddenSubnets);
+      const result = ownPodCidr(node, this.options.keys, config, this.options.forbiddenSubnets, attrs.publicIPv6 !== undefined);
       if (result.kind === 'ok') {
         await this.node.publish(node, attrs);
-        return result.subnet;
+        return { ipv4: result.subnet, ...(result.ipv6Subnet ? { ipv6: result.ipv6Subnet } : {}) };
       }
       if (!waitingLogged) {
-        this.options.logger.info('waiting for node.spec.podCIDR to be assigned (kube-controller-manager --allocate-node-cidrs)', { node: this.node.name });
+        this.options.logger.info('waiting for node.spec.podCIDR(s) to be assigned (kube-controller-manager --allocate-node-cidrs)', { node: this.node.name });
         waitingLogged = true;
       }
       await this.lifecycle.pause(1_000);
@@ -178,6 +184,12 @@ export class KubeDatastore<C extends NetworkConfig<BackendSelection>> implements
   }
 }
 
+/** This node's subnets: IPv4 (Flannel's empty net in an IPv6-only network) and, leased, IPv6. */
+interface OwnSubnets {
+  readonly ipv4: Ipv4Subnet;
+  readonly ipv6?: Ipv6Subnet;
+}
+
 interface KubeLeaseParts<C> {
   readonly node: OwnNode;
   readonly lifecycle: ManagerLifecycle;
@@ -190,22 +202,22 @@ interface KubeLeaseParts<C> {
  * exactly like etcd leases; our own node's annotations are kept in place.
  */
 class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends PeerWatch<D> {
-  private own: Ipv4Subnet;
+  private own: OwnSubnets;
   private revision = 0;
   private repairing: Promise<void> | undefined;
 
   constructor(
     private readonly request: AcquireRequest<C, D>,
-    subnet: Ipv4Subnet,
+    subnets: OwnSubnets,
     private readonly parts: KubeLeaseParts<C>,
   ) {
-    super(parts.lifecycle, parts.options.logger, nodeValidationContext(request, subnet, parts.options), parts.options.onInvalidLease, validateNodeLease);
-    this.own = subnet;
+    super(parts.lifecycle, parts.options.logger, nodeValidationContext(request, subnets, parts.options), parts.options.onInvalidLease, validateNodeLease);
+    this.own = subnets;
     this.lifecycle.onClose(() => this.repairing);
   }
 
   ownLease(): OwnLease {
-    return { subnet: this.own };
+    return { subnet: this.own.ipv4, ...(this.own.ipv6 ? { ipv6Subnet: this.own.ipv6 } : {}) };
   }
 
   async start(): Promise<void> {
@@ -294,17 +306,19 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const keys = this.parts.options.keys;
     this.repairing = (async () => {
       if (config.subnetSource === 'podCIDR') {
-        const result = ownPodCidr(node, keys, config);
-        if (result.kind === 'ok' && !subnetsEqual(result.subnet, this.own)) {
-          this.logger.warn('node.spec.podCIDR changed; following it', { from: formatSubnet(this.own), to: formatSubnet(result.subnet) });
-          this.own = result.subnet;
+        const result = ownPodCidr(node, keys, config, [], this.own.ipv6 !== undefined);
+        if (result.kind === 'ok' && !sameSubnets(result, this.own)) {
+          const describe = (s: OwnSubnets) => `${formatSubnet(s.ipv4)}${s.ipv6 ? ` ${formatIpv6Subnet(s.ipv6)}` : ''}`;
+          const next = { ipv4: result.subnet, ...(result.ipv6Subnet ? { ipv6: result.ipv6Subnet } : {}) };
+          this.logger.warn('node.spec.podCIDR changed; following it', { from: describe(this.own), to: describe(next) });
+          this.own = next;
           this.peerSet.setContext(nodeValidationContext(this.request, this.own, this.parts.options));
-          this.emit('own-lease', { subnet: result.subnet });
+          this.emit('own-lease', this.ownLease());
           this.emit('change');
         }
         await this.parts.node.publish(node, attrs);
       } else {
-        await this.parts.node.publish(node, attrs, { [keys.subnet]: formatSubnet(this.own) });
+        await this.parts.node.publish(node, attrs, { [keys.subnet]: formatSubnet(this.own.ipv4) });
       }
     })()
       .catch((err: unknown) => this.parts.reportError('repairing this node', err))
@@ -318,15 +332,22 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
 /** Node podCIDRs are sized by kube-controller-manager, so in that mode any length inside Network is valid. */
 function nodeValidationContext<C extends NetworkConfig<BackendSelection>, D>(
   request: AcquireRequest<C, D>,
-  own: Ipv4Subnet,
-  options: Pick<KubeDatastoreOptions<C>, 'forbiddenSubnets' | 'underlay'>,
+  own: OwnSubnets,
+  options: Pick<KubeDatastoreOptions<C>, 'forbiddenSubnets' | 'forbiddenIpv6Subnets' | 'underlay'>,
 ): LeaseValidationContext<D> {
   return {
     config: request.config,
     decodePeerData: request.decodePeerData,
-    ownSubnet: own,
+    ownSubnet: own.ipv4,
+    ...(own.ipv6 ? { ownIpv6Subnet: own.ipv6 } : {}),
     forbidden: options.forbiddenSubnets ?? [],
+    forbiddenIpv6: options.forbiddenIpv6Subnets ?? [],
     ...(options.underlay ? { underlay: options.underlay } : {}),
     anySubnetLength: request.config.subnetSource === 'podCIDR',
   };
+}
+
+function sameSubnets(result: { subnet: Ipv4Subnet; ipv6Subnet?: Ipv6Subnet }, own: OwnSubnets): boolean {
+  const sameIpv6 = result.ipv6Subnet && own.ipv6 ? ipv6SubnetsEqual(result.ipv6Subnet, own.ipv6) : result.ipv6Subnet === own.ipv6;
+  return subnetsEqual(result.subnet, own.ipv4) && sameIpv6;
 }
