@@ -105,6 +105,8 @@ func TestSubnetEnvNamesTheFileAndTheVariable(t *testing.T) {
 		strings.Replace(hostEnv, "FLANNEL_IPMASQ=true", "FLANNEL_IPMASQ=yes", 1): `FLANNEL_IPMASQ is missing or invalid (got "yes")`,
 		hostEnv + "FLANNEL_IPV6_SUBNET=10.1.0.0/16\n":                            `FLANNEL_IPV6_SUBNET is missing or invalid (got "10.1.0.0/16")`,
 		strings.Replace(hostEnv, "FLANNEL_MTU=1450", "FLANNEL_MTU=100", 1):       `FLANNEL_MTU is missing or invalid (got "100")`,
+		strings.Replace(hostEnv, "10.244.3.1/24", "10.99.3.1/24", 1):             `/x/subnet.env: FLANNEL_SUBNET 10.99.3.1/24 lies outside FLANNEL_NETWORK 10.244.0.0/16`,
+		strings.Replace(hostEnv, "10.244.3.1/24", "10.244.3.1/8", 1):             `FLANNEL_SUBNET 10.244.3.1/8 lies outside FLANNEL_NETWORK 10.244.0.0/16`,
 	}
 	for text, message := range cases {
 		_, err := parseSubnetEnv(text, "/x/subnet.env")

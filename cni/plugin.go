@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -32,7 +34,17 @@ func readSubnetEnv(conf *netConf) (*subnetEnv, error) {
 	return parseSubnetEnv(string(text), conf.SubnetFile)
 }
 
+// maxStoredName keeps the stored file's name within NAME_MAX (255) on every file system.
+const maxStoredName = 200
+
+// storedPath names the file ADD stores for the container. The CNI spec sets no length limit on
+// container IDs, so a long one is stored under its SHA-256 instead: ADD and DEL then work for any
+// valid ID, and short IDs keep Flannel's layout (the ID itself).
 func storedPath(conf *netConf, id string) string {
+	if len(id) > maxStoredName {
+		sum := sha256.Sum256([]byte(id))
+		return filepath.Join(conf.DataDir, "sha256-"+hex.EncodeToString(sum[:]))
+	}
 	return filepath.Join(conf.DataDir, id)
 }
 

@@ -227,3 +227,23 @@ func TestDelAndCheckPassTheirOwnRuntimeConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestLongContainerIDsAddAndDelLikeShortOnes(t *testing.T) {
+	delegate := newFakeDelegate(t, "", 0)
+	conf, _, dataDir := hostConf(t, "1.0.0")
+	id := strings.Repeat("a", 300)
+	if _, err := runCommand("ADD", id, []byte(conf)); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := runCommand("DEL", id, []byte(conf)); err != nil {
+			t.Fatalf("DEL %d: %v", i+1, err)
+		}
+	}
+	if calls := delegate.calls(t); len(calls) != 2 {
+		t.Errorf("delegate calls %v, want ADD and one DEL", calls)
+	}
+	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
+		t.Errorf("stored config left behind: %v", entries)
+	}
+}

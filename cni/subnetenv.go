@@ -66,6 +66,10 @@ func parseSubnetEnv(text, path string) (*subnetEnv, error) {
 			return nil, bad("FLANNEL_SUBNET")
 		}
 		env.Subnet = subnet.Masked()
+		// Pods would get addresses no peer routes to this host.
+		if !network.Contains(env.Subnet.Addr()) || env.Subnet.Bits() < network.Bits() {
+			return nil, newError(codeInvalidNetworkConfig, "%s: FLANNEL_SUBNET %s lies outside FLANNEL_NETWORK %s", path, vars["FLANNEL_SUBNET"], network)
+		}
 	}
 	var err error
 	if env.MTU, err = strconv.Atoi(vars["FLANNEL_MTU"]); err != nil || env.MTU < 576 || env.MTU > 65535 {

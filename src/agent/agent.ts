@@ -20,7 +20,8 @@ import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
 import { type Plane, buildPlanes, countIpv6Peers } from './planes.js';
 import { type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
-import { readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
+import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
+import { ExternalLinkGuard } from './externalLinkGuard.js';
 
 export { DATASTORE_STALE_MS } from './readiness.js';
 
@@ -50,6 +51,7 @@ interface StartupProgress {
   lease?: SubnetLease<PeerData>;
   subnetFileWritten: boolean;
   planes?: readonly Plane[];
+  linkGuard?: ExternalLinkGuard;
 }
 
 /** Everything a running agent is made of, once start-up has produced it. */
@@ -80,9 +82,10 @@ export async function startAgent(
   const readiness = () =>
     assessReadiness({
       lastContact: () => progress.datastore?.lastContact() ?? 0,
-      leased: () => progress.lease !== undefined,
+      leased: () => progress.lease?.ownLeaseHeld() ?? false,
       subnetFileWritten: () => progress.subnetFileWritten,
       reconciledPasses: () => Math.min(...(progress.planes ?? []).map((p) => p.reconciler.programmingPasses)),
+      externalInterface: () => progress.linkGuard?.usable ?? true,
     });
   // Up before anything else, so /healthz answers and /readyz explains a slow start.
   const health =
@@ -169,6 +172,8 @@ async function bringUp(
     const useNexthops = await nexthopSupport;
     const agent = run({ options, config, ext, backend, lease, useNexthops, deps, metrics, logger });
     progress.planes = agent.planes;
+    progress.linkGuard = agent.linkGuard;
+    keepSubnetEnv(agent.reconciler, () => subnetEnvOf(options, config, backend, lease.ownLease()), options.subnetFile, progress, logger);
     return {
       ...agent,
       async stop() {
@@ -204,26 +209,59 @@ function checkFamilies(config: AgentNetworkConfig, ext: ExternalInterface, logge
   return false;
 }
 
-async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backend: ActiveBackend, lease: OwnLease, logger: Logger): Promise<void> {
+function subnetEnvOf(options: AgentOptions, config: AgentNetworkConfig, backend: ActiveBackend, lease: OwnLease): SubnetEnv {
   const ipv6 = config.ipv6 && lease.ipv6Subnet ? { network: config.ipv6.network, subnet: lease.ipv6Subnet } : undefined;
-  await writeSubnetEnv(options.subnetFile, {
+  return {
     network: config.network,
     subnet: lease.subnet,
     ipv4: config.enableIPv4,
     ...(ipv6 ? { ipv6 } : {}),
     mtu: backend.podMtu,
     ipMasq: options.ipMasq,
-  });
+  };
+}
+
+async function writeEnv(options: AgentOptions, config: AgentNetworkConfig, backend: ActiveBackend, lease: OwnLease, logger: Logger): Promise<void> {
+  const env = subnetEnvOf(options, config, backend, lease);
+  await writeSubnetEnv(options.subnetFile, env);
   logger.info('wrote subnet file', {
     path: options.subnetFile,
     ...(config.enableIPv4 ? { subnet: formatSubnet(lease.subnet) } : {}),
-    ...(ipv6 ? { ipv6Subnet: formatIpv6Subnet(ipv6.subnet) } : {}),
+    ...(env.ipv6 ? { ipv6Subnet: formatIpv6Subnet(env.ipv6.subnet) } : {}),
   });
 }
 
-function run(parts: AgentParts): RunningAgent {
+/**
+ * subnet.env deleted or edited at runtime would fail every pod's CNI ADD: it is checked at every
+ * resync and rewritten, and readiness reports it unwritten while that fails.
+ */
+function keepSubnetEnv(reconciler: Reconciler, env: () => SubnetEnv, path: string, progress: StartupProgress, logger: Logger): void {
+  reconciler.on('reconciled', (result: ReconcileResult) => {
+    if (!result.reasons.includes('resync')) return;
+    ensureSubnetEnv(path, env()).then(
+      (rewritten) => {
+        if (rewritten) logger.warn('subnet file was missing or changed; rewrote it', { path });
+        progress.subnetFileWritten = true;
+      },
+      (err: unknown) => {
+        if (progress.subnetFileWritten) logger.error('rewriting subnet file failed', { error: errorMessage(err) });
+        progress.subnetFileWritten = false;
+      },
+    );
+  });
+}
+
+function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLinkGuard } {
   const { options, config, ext, backend, lease, deps, metrics, logger } = parts;
   const link = externalLinkOf(ext);
+  const linkGuard = new ExternalLinkGuard({
+    iface: ext.iface.name,
+    // An interface chosen for its IPv6 address alone has no IPv4 one to lose.
+    ...(ext.hasIpv4 ? { address: ext.ifaceAddress } : {}),
+    interfaces: () => deps.hostFacts.interfaces(),
+    logger,
+    onBack: () => triggerAll('external interface back'),
+  });
   const planes = buildPlanes({
     config,
     backend,
@@ -233,6 +271,8 @@ function run(parts: AgentParts): RunningAgent {
     kernelIpv6: deps.kernelIpv6 ?? iprouteKernelFor(6),
     useNexthops: parts.useNexthops,
     logger,
+    // Without the interface every pass would fail; the guard says when it is back.
+    paused: () => !linkGuard.usable,
   });
   const reconciler = planes[0]!.reconciler;
   const triggerAll = (reason: string): void => planes.forEach((p) => p.reconciler.trigger(reason));
@@ -241,7 +281,10 @@ function run(parts: AgentParts): RunningAgent {
     watchedLinks: [link.name],
     nexthops: parts.useNexthops,
     logger,
-    onChange: () => triggerAll('kernel changed'),
+    onChange: () => {
+      if (!linkGuard.usable) void linkGuard.check();
+      triggerAll('kernel changed');
+    },
     onRestart: () => triggerAll('kernel monitor restarted'),
   });
 
@@ -276,7 +319,9 @@ function run(parts: AgentParts): RunningAgent {
       metrics.peersHeldBack.set({ family }, result.heldBack);
       const unprompted = result.reasons.some((r) => r === 'kernel changed' || r === 'kernel monitor restarted' || r === 'resync');
       if (unprompted && result.applied > 0) metrics.driftRepairs.inc({ family });
+      if (result.failed > 0) void linkGuard.check();
     });
+    planeReconciler.on('failed', () => void linkGuard.check());
   }
   lease.on('own-lease', (own) => {
     writeEnv(options, config, backend, own, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
@@ -333,8 +378,10 @@ function run(parts: AgentParts): RunningAgent {
     planes,
     metrics,
     fatal,
+    linkGuard,
     async stop() {
       stopping = true;
+      linkGuard.stop();
       monitor.stop();
       for (const plane of planes) plane.reconciler.stop();
       await trafficRulesStarting;

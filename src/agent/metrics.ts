@@ -64,7 +64,7 @@ export class AgentMetrics {
 
   readonly watchRestarts = new Counter({
     name: 'weft_watch_restarts_total',
-    help: 'Times the lease or node watch was re-established, by reason (disconnected, cancelled by etcd compaction, expired: 410 Gone).',
+    help: 'Times the lease or node watch was re-established, by reason (disconnected, cancelled by etcd compaction, expired: 410 Gone, reset: etcd lost its history and our lease was re-created).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -24,6 +24,8 @@ export interface PlaneInputs {
   readonly kernelIpv6: KernelPort;
   readonly useNexthops: boolean;
   readonly logger: Logger;
+  /** True while no pass can succeed (the external interface is gone): plan nothing. */
+  readonly paused?: () => boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ export function buildPlanes(inputs: PlaneInputs): Plane[] {
     const reconciler: Reconciler = new Reconciler({
       kernel: inputs.kernel,
       plan: () => {
+        if (inputs.paused?.()) return undefined;
         const peers = reconciler.admitPeers(lease.peers());
         return { desired: backend.plan(lease.ownLease().subnet, peers), peers: peers.length };
       },
@@ -58,7 +61,7 @@ export function buildPlanes(inputs: PlaneInputs): Plane[] {
         // IPv4 addresses, and the IPv6 plane's lines carry none.
         plan: () => {
           const own = lease.ownLease().ipv6Subnet;
-          if (!own) return undefined;
+          if (!own || inputs.paused?.()) return undefined;
           const peers = lease.peers();
           return { desired: ipv6.plan(own, peers), peers: countIpv6Peers(peers) };
         },

@@ -10,6 +10,8 @@ export interface ReadinessSources {
   leased(): boolean;
   subnetFileWritten(): boolean;
   reconciledPasses(): number;
+  /** The external interface exists and holds its address (see ExternalLinkGuard). */
+  externalInterface(): boolean;
 }
 
 /** Progress of start-up and health of the running parts, for /readyz. */
@@ -20,6 +22,7 @@ export function assessReadiness(sources: ReadinessSources, now = Date.now()): Re
     lease: { ok: sources.leased() },
     subnetFile: { ok: sources.subnetFileWritten() },
     reconciled: { ok: sources.reconciledPasses() > 0 },
+    externalInterface: { ok: sources.externalInterface() },
     datastore: {
       ok: sinceContact <= DATASTORE_STALE_MS,
       detail: Number.isFinite(sinceContact) ? `last answer ${(sinceContact / 1000).toFixed(1)} s ago` : 'never reached',

@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { FileWriteError } from '../util/errors.js';
 import { type Ipv4Subnet, formatIpv4, formatSubnet, parseIpv4Cidr, maskOf, ipv4ToNumber, parseIpv4 } from '../net/ipv4.js';
 import { type Ipv6Subnet, formatIpv6, formatIpv6Subnet, ipv6SubnetOf } from '../net/ipv6.js';
 
@@ -94,23 +95,36 @@ export async function readPreviousSubnets(path: string): Promise<PreviousSubnets
  */
 export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'w', mode);
   try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const handle = await open(temp, 'w', mode);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, path);
   } catch (err) {
+    // A full disk fails the write, not the open: the temp file must not outlive the attempt.
     await unlink(temp).catch(() => undefined);
-    throw err;
+    throw new FileWriteError(path, err);
   }
 }
 
 export async function writeSubnetEnv(path: string, env: SubnetEnv): Promise<void> {
   await writeFileAtomic(path, formatSubnetEnv(env));
+}
+
+/**
+ * Rewrites subnet.env if it no longer says what it should (deleted or edited at runtime): the CNI
+ * plugin fails every pod without it. Returns true when it had to rewrite.
+ */
+export async function ensureSubnetEnv(path: string, env: SubnetEnv): Promise<boolean> {
+  const wanted = formatSubnetEnv(env);
+  const current = await readFile(path, 'utf8').catch(() => undefined);
+  if (current === wanted) return false;
+  await writeFileAtomic(path, wanted);
+  return true;
 }

@@ -25,7 +25,7 @@ function alternatives(names: readonly string[]): string {
 
 /**
  * Builds the test for monitor lines worth a reconcile: anything on weft's own devices, any route
- * with weft's protocol, and link changes (MTU, deletion) of the links it depends on. Neighbour
+ * with weft's protocol, and link and IPv4 address changes (MTU, deletion) of the links it depends on. Neighbour
  * churn elsewhere, pod or underlay ARP flipping between REACHABLE and STALE, is ignored, so a
  * busy host does not reconcile on every neighbour state change.
  */
@@ -33,7 +33,7 @@ export function monitorLineFilter(ownDevices: readonly string[], watchedLinks: r
   const own = alternatives(ownDevices);
   const links = alternatives([...ownDevices, ...watchedLinks]);
   const pattern = new RegExp(
-    `(?:\\bdev (?:${own})(?:\\s|$))|(?:^(?:Deleted )?\\d+: (?:${links})[:@])|(?:\\bproto ${WEFT_ROUTE_PROTOCOL}\\b)`,
+    `(?:\\bdev (?:${own})(?:\\s|$))|(?:^(?:Deleted )?\\d+: (?:${links})(?:[:@]|\\s+inet\\s))|(?:\\bproto ${WEFT_ROUTE_PROTOCOL}\\b)`,
   );
   return (line) => pattern.test(line);
 }

@@ -50,6 +50,8 @@ export interface PeerLease<D = unknown> {
   readonly publicIP: string;
   readonly backendType: string;
   readonly data: D;
+  /** Creation order in the datastore (etcd create_revision, Node creation time): larger is newer. */
+  readonly created?: number;
   /** The IPv6 part, when the network has IPv6 enabled and the peer leased an IPv6 subnet. */
   readonly ipv6?: PeerIpv6<D> | undefined;
 }

@@ -70,6 +70,17 @@ export class LeaseStore {
     return changed;
   }
 
+  /**
+   * Replaces the contents with a listing from a new history (etcd restored or rebuilt): the
+   * revisions remembered from the old one say nothing about the new one's, so none is kept.
+   */
+  rebase(listing: readonly StoredLease[], listRevision: number): void {
+    this.live.clear();
+    this.tombstones.clear();
+    this.generation++;
+    this.replaceAll(listing, listRevision);
+  }
+
   get(key: string): StoredLease | undefined {
     return this.live.get(key);
   }

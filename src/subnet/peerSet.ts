@@ -8,6 +8,9 @@ import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js'
 
 export type InvalidLeaseListener = (key: string, reason: string) => void;
 
+/** Invalid leases named one by one per update; the rest are summed up in one line (10000 garbage keys are not 10000 lines). */
+const INVALID_LINES_PER_UPDATE = 10;
+
 /** How a stored lease becomes a peer: etcd keys name the subnet, Node leases carry it in the value. */
 export type LeaseValidator<D> = (lease: RawLease, context: LeaseValidationContext<D>) => LeaseValidation<D>;
 
@@ -41,6 +44,7 @@ export class PeerSet<D> {
     if (this.cachedVersion === this.store.version) return this.cachedPeers;
     const candidates: Array<{ peer: PeerLease<D>; created: number }> = [];
     const seen = new Set<string>();
+    let invalid = 0;
     for (const lease of this.store.all()) {
       seen.add(lease.key);
       let verdict = this.verdicts.get(lease.key);
@@ -49,11 +53,14 @@ export class PeerSet<D> {
         verdict = result.ok ? { value: lease.value, peer: result.lease } : { value: lease.value };
         this.verdicts.set(lease.key, verdict);
         if (!result.ok && !this.isOwnKey(lease.key)) {
-          this.logger.warn('ignoring invalid lease', { key: lease.key, reason: result.reason });
+          if (++invalid <= INVALID_LINES_PER_UPDATE) this.logger.warn('ignoring invalid lease', { key: lease.key, reason: result.reason });
           this.onInvalid?.(lease.key, result.reason);
         }
       }
       if (verdict.peer) candidates.push({ peer: verdict.peer, created: lease.created ?? lease.revision });
+    }
+    if (invalid > INVALID_LINES_PER_UPDATE) {
+      this.logger.warn(`ignoring ${invalid - INVALID_LINES_PER_UPDATE} more invalid leases (weft_invalid_leases_total counts them all)`);
     }
     for (const key of this.verdicts.keys()) if (!seen.has(key)) this.verdicts.delete(key);
     const peers = this.resolveConflicts(candidates);
@@ -77,7 +84,7 @@ export class PeerSet<D> {
     const accepted: PeerLease<D>[] = [];
     const conflicts: KeyedReason[] = [];
     const ipv4 = this.context.config.enableIPv4;
-    for (const { peer } of candidates) {
+    for (const { peer, created } of candidates) {
       const owner = ipv4 ? owners.get(peer.subnet.address) : undefined;
       if (owner) {
         conflicts.push({ key: peer.key, reason: `subnet ${formatSubnet(peer.subnet)} is already claimed by ${owner.key}` });
@@ -90,7 +97,8 @@ export class PeerSet<D> {
       }
       if (ipv4) owners.set(peer.subnet.address, peer);
       if (peer.ipv6) ipv6Owners.set(peer.ipv6.subnet.address, peer);
-      accepted.push(peer);
+      // A backend may need the order too (vxlan: which of two leases with one VtepMAC is newer).
+      accepted.push({ ...peer, created });
     }
     this.conflictReports.update(conflicts, ({ key, reason }) => {
       this.logger.warn('ignoring invalid lease', { key, reason });

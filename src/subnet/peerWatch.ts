@@ -29,6 +29,10 @@ export abstract class PeerWatch<D> extends EventEmitter<SubnetLeaseEvents> imple
   abstract start(): Promise<void>;
   abstract dataPlaneReady(): Promise<void>;
 
+  ownLeaseHeld(): boolean {
+    return true;
+  }
+
   peers(): readonly PeerLease<D>[] {
     return this.peerSet.peers();
   }

@@ -25,7 +25,8 @@ export interface AcquireRequest<C, D> {
 }
 
 /** Bounded on purpose: it becomes a metric label. The log line carries the detail. */
-export type WatchRestartReason = 'disconnected' | 'cancelled' | 'expired';
+/** 'reset': etcd lost its history (restored or rebuilt); see etcd/resetDetector.ts. */
+export type WatchRestartReason = 'disconnected' | 'cancelled' | 'expired' | 'reset';
 
 /** What a datastore reports as it works; the agent turns these into metrics. */
 export interface DatastoreListener {
@@ -67,6 +68,8 @@ export interface SubnetLeaseEvents {
  */
 export interface SubnetLease<D> extends EventEmitter<SubnetLeaseEvents> {
   ownLease(): OwnLease;
+  /** False while the datastore does not hold our lease (e.g. being re-created after an etcd reset): readiness says so. */
+  ownLeaseHeld(): boolean;
   peers(): readonly PeerLease<D>[];
   /** Begins the peer watch, periodic relist and lease renewal. */
   start(): Promise<void>;

@@ -42,6 +42,17 @@ export class DatastoreError extends WeftError {
   readonly code = 'DATASTORE';
 }
 
+/** A file weft writes (subnet.env, say) could not be written; the message names the path. */
+export class FileWriteError extends WeftError {
+  readonly code = 'FILE_WRITE';
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(`writing ${path}: ${errorMessage(cause)}`, { cause });
+  }
+}
+
 /** A process spawned by the kernel layer failed. */
 export class KernelCommandError extends WeftError {
   readonly code = 'KERNEL_COMMAND';

@@ -78,7 +78,7 @@ describeAsRoot('host-gw backend across 3 hosts', () => {
     await waitFor(async () => {
       const log = await cluster.agentLog(host);
       return Object.keys(hostile).every((key) => rejected(log, key).length === 1);
-    }, 5_000);
+    }, 15_000);
     // Several resync-free seconds: before, the kernel refused such a nexthop on every pass.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     const log = await cluster.agentLog(host);

@@ -119,6 +119,13 @@ export class EtcdServer {
     await exited;
   }
 
+  /** Restarts etcd on an empty data dir, as a cluster rebuilt or restored from nothing: a new history. */
+  async restartEmpty(): Promise<void> {
+    await this.pause();
+    await rm(join(this.dataDir, 'data'), { recursive: true, force: true });
+    await this.resume();
+  }
+
   /** Freezes the process (SIGSTOP): connections stay open and every call hangs, as on a wedged host. */
   freeze(): void {
     this.process?.kill('SIGSTOP');

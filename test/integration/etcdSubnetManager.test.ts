@@ -12,6 +12,8 @@ import { createEtcdClient } from '../../src/subnet/etcd/client.js';
 import { EtcdServer } from '../helpers/etcdServer.js';
 import { waitFor } from '../helpers/waitFor.js';
 import { TcpProxy } from '../helpers/tcpProxy.js';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 
 jest.setTimeout(120_000);
 
@@ -314,6 +316,39 @@ describe('EtcdDatastore against a real etcd', () => {
     await waitFor(async () => (await admin.get(key).string()) !== null, 5_000);
     expect(formatSubnet(lease.ownLease().subnet)).toBe(formatSubnet(own.subnet));
   });
+  it('says once per value that a changed or deleted network config is not applied until a restart', async () => {
+    const lines: string[] = [];
+    const logger = winston.createLogger({
+      transports: [new winston.transports.Stream({ stream: new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }) })],
+    });
+    const config = await writeConfig({ Network: '10.22.0.0/16' });
+    const lease = await acquire(await manager({ logger, probeIntervalMs: 50 }), { config, attrs: vxlanAttrs('192.168.0.1') });
+    await lease.start();
+    const said = (what: string) => lines.filter((l) => l.includes(`the network config in etcd ${what}`)).length;
+    // The same config written differently is no change.
+    await admin.put(`${testPrefix}/config`).value('{ "Network": "10.22.0.0/16" }');
+    await writeConfig({ Network: '10.23.0.0/16' });
+    await waitFor(() => said('changed;') === 1, 5_000, () => lines.join(''));
+    await admin.delete().key(`${testPrefix}/config`);
+    await waitFor(() => said('was deleted') === 1, 5_000, () => lines.join(''));
+    await sleep(300);
+    expect([said('changed;'), said('was deleted')]).toEqual([1, 1]);
+    expect(lease.ownLeaseHeld()).toBe(true);
+  });
+
+  it('says so and reports not ready when another writer overwrites our lease, without fighting over it', async () => {
+    const config = await writeConfig({ Network: '10.21.0.0/16' });
+    const lease = await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.1') });
+    await lease.start();
+    const key = `${testPrefix}/subnets/${formatSubnet(lease.ownLease().subnet).replace('/', '-')}`;
+    const ours = (await admin.get(key).string())!;
+    await admin.put(key).value(serializeLeaseAttrs(vxlanAttrs('192.168.0.1', 77)));
+    await waitFor(() => !lease.ownLeaseHeld(), 5_000, () => 'the takeover went unnoticed');
+    await sleep(300);
+    expect(await admin.get(key).string()).toBe(serializeLeaseAttrs(vxlanAttrs('192.168.0.1', 77)));
+    await admin.put(key).value(ours);
+    await waitFor(() => lease.ownLeaseHeld(), 5_000, () => 'still reported as overwritten');
+  });
 });
 
 describe('EtcdDatastore over TLS with client certificates', () => {
@@ -360,5 +395,63 @@ describe('EtcdDatastore over TLS with client certificates', () => {
     await expect(
       createEtcdClient({ endpoints: [server.endpoint], prefix: PREFIX, caFile: '/nonexistent/ca.pem' }),
     ).rejects.toThrow(/--etcd-cafile \/nonexistent\/ca\.pem: cannot read file: ENOENT/);
+  });
+});
+
+describe('EtcdDatastore when etcd loses its history (issue #18)', () => {
+  let server: EtcdServer;
+  const managers: Manager[] = [];
+  beforeAll(async () => {
+    server = await EtcdServer.start();
+  });
+  afterAll(async () => {
+    await Promise.all(managers.map((m) => m.close()));
+    await server.stop();
+  });
+
+  async function manager(): Promise<Manager> {
+    const client = await createEtcdClient({ endpoints: [server.endpoint], prefix: PREFIX });
+    const m = new EtcdDatastore({ client, prefix: PREFIX, parseConfig: parseNetworkConfig, logger: silentLogger(), renewMarginMinutes: 60, probeIntervalMs: 200 });
+    managers.push(m);
+    return m;
+  }
+
+  async function leaseKeys(admin: Etcd3): Promise<string[]> {
+    return (await admin.getAll().prefix(`${PREFIX}/subnets/`).keys()).map((k) => k.slice(`${PREFIX}/subnets/`.length)).sort();
+  }
+
+  it('re-creates our lease with the same subnet once the config is restored, and watches the new history', async () => {
+    const configJson = '{"Network":"10.40.0.0/16"}';
+    const config = parseNetworkConfig(configJson);
+    let admin = server.client();
+    await admin.put(`${PREFIX}/config`).value(configJson);
+    // Enough history that the rebuilt etcd's revisions stay below it for the whole test.
+    for (let i = 0; i < 20; i++) await admin.put(`${PREFIX}/filler`).value(String(i));
+    const [a, b] = [await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.1', 1) }), await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.2', 2) })];
+    await Promise.all([a.start(), b.start()]);
+    await waitFor(() => a.peers().length === 1 && b.peers().length === 1, 5_000);
+    const before = await leaseKeys(admin);
+    admin.close();
+
+    await server.restartEmpty();
+    admin = server.client();
+    try {
+      await waitFor(() => !a.ownLeaseHeld() && !b.ownLeaseHeld(), 5_000, () => 'the reset was not noticed');
+      // Nothing to join until the operator restores the config.
+      await sleep(500);
+      expect(await leaseKeys(admin)).toEqual([]);
+      expect(a.peers().length).toBe(1);
+      await admin.put(`${PREFIX}/config`).value(configJson);
+      await waitFor(async () => a.ownLeaseHeld() && b.ownLeaseHeld() && (await leaseKeys(admin)).length === 2, 10_000, () => 'leases not re-created');
+      expect(await leaseKeys(admin)).toEqual(before);
+      // The watch follows the new history: a host that joins now is seen.
+      const c = await acquire(await manager(), { config, attrs: vxlanAttrs('192.168.0.3', 3) });
+      await waitFor(() => a.peers().length === 2 && b.peers().length === 2, 5_000, () => `peers: ${a.peers().length}, ${b.peers().length}`);
+      // A full relist (as the periodic one) keeps every peer: no revision from the old history survives.
+      await c.start();
+      expect(c.peers().length).toBe(2);
+    } finally {
+      admin.close();
+    }
   });
 });

@@ -79,6 +79,8 @@ describe('monitorLineFilter', () => {
     'Deleted 02:aa:bb:cc:dd:01 dev flannel.1 dst 192.168.50.4 self permanent',
     'Deleted 10.5.3.0/24 via 192.168.1.3 dev eth0 proto 87 ',
     '2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000',
+    '2: eth0    inet 192.168.1.11/24 scope global eth0',
+    'Deleted 2: eth0    inet 192.168.1.11/24 scope global eth0',
   ])('reacts to %j', (line) => expect(interesting(line)).toBe(true));
   it.each([
     '10.244.1.5 dev cni0 lladdr 02:42:0a:f4:01:05 STALE',

@@ -154,6 +154,7 @@ describe('manifests', () => {
       const ds = find('DaemonSet', name)['spec'] as { template: { spec: Record<string, unknown> } };
       expect(ds.template.spec).toMatchObject({ hostNetwork: true, priorityClassName: 'system-node-critical', tolerations: [{ operator: 'Exists' }] });
       expect((agent as unknown as { securityContext: unknown }).securityContext).toEqual({ privileged: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] } });
+      expect((agent as unknown as { resources: unknown }).resources).toEqual({ requests: { cpu: '100m', memory: '100Mi' } });
     }
   });
 

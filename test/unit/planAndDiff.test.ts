@@ -10,6 +10,8 @@ import { PeerSet } from '../../src/subnet/peerSet.js';
 import { LeaseStore } from '../../src/subnet/leaseStore.js';
 import { type PeerLease, serializeLeaseAttrs } from '../../src/subnet/lease.js';
 import { silentLogger } from '../../src/util/log.js';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 
 function cidr(text: string): Ipv4Subnet {
   const r = parseIpv4Cidr(text);
@@ -86,6 +88,33 @@ describe('planKernelState', () => {
     expect(desired.skipped.map((s) => s.key)).toEqual(['10.5.5.0-24', '10.5.6.0-24']);
   });
 
+  it('gives a VtepMAC claimed at two addresses to the newest lease, whatever the subnet order (a re-addressed host)', () => {
+    const stale = { ...vxPeer(2, '192.168.1.11', '02:00:00:00:02:02'), created: 10 };
+    const moved = { ...vxPeer(7, '192.168.1.70', '02:00:00:00:02:02'), created: 40 };
+    const desired = planKernelState({ ...base, peers: [stale, vxPeer(3, '192.168.1.12', '02:00:00:00:03:03'), moved] });
+    expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.3.0/24', '10.5.7.0/24']);
+    expect(desired.fdb).toContainEqual({ mac: '02:00:00:00:02:02', dst: '192.168.1.70' });
+    expect(desired.fdb).not.toContainEqual({ mac: '02:00:00:00:02:02', dst: '192.168.1.11' });
+    expect(desired.skipped).toEqual([
+      { key: '10.5.2.0-24', reason: 'VtepMAC 02:00:00:00:02:02 is also claimed by the newer lease 10.5.7.0-24 at 192.168.1.70; the newest lease wins' },
+    ]);
+    // Order of the input does not matter, only creation order.
+    expect(planKernelState({ ...base, peers: [moved, stale] }).skipped.map((s) => s.key)).toEqual(['10.5.2.0-24']);
+  });
+
+  it('passes creation order from the store to the planner', () => {
+    const store = new LeaseStore();
+    const value = (ip: string) => serializeLeaseAttrs({ publicIP: ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '02:00:00:00:44:44' } });
+    const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own }, silentLogger());
+    store.apply([{ type: 'put', key: '10.5.9.0-24', value: value('192.168.1.90'), revision: 3, created: 3 }]);
+    store.apply([{ type: 'put', key: '10.5.4.0-24', value: value('192.168.1.40'), revision: 8, created: 8 }]);
+    // Renewing the older lease rewrites it, but does not make it newer.
+    store.apply([{ type: 'put', key: '10.5.9.0-24', value: value('192.168.1.90'), revision: 12, created: 3 }]);
+    const desired = planKernelState({ ...base, peers: peerSet.peers() });
+    expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.4.0/24']);
+    expect(desired.skipped.map((s) => s.key)).toEqual(['10.5.9.0-24']);
+  });
+
   it('keeps hostile leases out entirely: they never reach the planner', () => {
     const store = new LeaseStore();
     const value = (ip: string, mac: string) => serializeLeaseAttrs({ publicIP: ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
@@ -99,6 +128,21 @@ describe('planKernelState', () => {
     const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own, forbidden: [ext.subnet] }, silentLogger());
     const desired = planKernelState({ ...base, peers: peerSet.peers() });
     expect(desired.routes.map((r) => r.dst)).toEqual(['10.5.8.0/24']);
+  });
+
+  it('names the first 10 invalid leases of an update and sums up the rest in one line, counting each', () => {
+    const lines: string[] = [];
+    const logger = winston.createLogger({
+      transports: [new winston.transports.Stream({ stream: new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }) })],
+    });
+    const store = new LeaseStore();
+    const invalid: string[] = [];
+    const peerSet = new PeerSet(store, { config: config(), decodePeerData: peerDataDecoder(config().backend), ownSubnet: own }, logger, (key) => invalid.push(key));
+    store.apply(Array.from({ length: 1000 }, (_, i) => ({ type: 'put' as const, key: `garbage-${i}`, value: '{}', revision: i + 1 })));
+    peerSet.peers();
+    expect(invalid).toHaveLength(1000);
+    expect(lines).toHaveLength(11);
+    expect(lines[10]).toContain('ignoring 990 more invalid leases');
   });
 
   it('lets the first claim of a subnet win when a second key names it too', () => {

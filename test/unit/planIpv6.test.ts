@@ -48,6 +48,16 @@ describe('vxlan IPv6 plane', () => {
     ]);
   });
 
+  it('gives an IPv6 VtepMAC claimed at two addresses to the newest lease, as on IPv4', () => {
+    const stale = { ...peer(2, 'fd00::b', '02:00:00:00:06:99'), created: 5 };
+    const moved = { ...peer(7, 'fd00::77', '02:00:00:00:06:99'), created: 50 };
+    const desired = planVxlanIpv6({ ...input, peers: [stale, moved] });
+    expect(desired.fdb).toEqual([{ mac: '02:00:00:00:06:99', dst: 'fd00::77' }]);
+    expect(desired.skipped).toEqual([
+      { key: '10.5.2.0-24', reason: 'IPv6 VtepMAC 02:00:00:00:06:99 is also claimed by the newer lease 10.5.7.0-24 at fd00::77; the newest lease wins' },
+    ]);
+  });
+
   it('routes IPv6 peers on our IPv6 prefix directly with DirectRouting', () => {
     const desired = planVxlanIpv6({ ...input, config: parseVxlanConfig({ DirectRouting: true }) });
     expect(desired.routes.map((r) => [r.dst, r.gateway, r.dev])).toEqual([

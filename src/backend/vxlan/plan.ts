@@ -4,6 +4,7 @@ import type { PeerLease } from '../../subnet/lease.js';
 import { type DesiredState, directRoute, onSegment, peerRoute } from '../desiredState.js';
 import type { PeerData } from '../registry.js';
 import { type VxlanBackendConfig, vxlanDeviceName, vxlanPodMtu } from './config.js';
+import { vtepMacOwners } from './macConflicts.js';
 import { TunnelTable, vxlanDevice } from './tunnelTable.js';
 
 export interface VxlanPlanInput {
@@ -24,7 +25,10 @@ export interface VxlanPlanInput {
 export function planVxlan(input: VxlanPlanInput): DesiredState {
   const { config, extLink, peers } = input;
   const name = vxlanDeviceName(config.vni);
-  const table = new TunnelTable(input.vtepMac, '');
+  const tunnelled = peers.flatMap((peer) =>
+    peer.data.backend === 'vxlan' && !(config.directRouting && onSegment(extLink, peer.publicIP)) ? [{ mac: peer.data.vtepMac, peer }] : [],
+  );
+  const table = new TunnelTable(input.vtepMac, '', vtepMacOwners(tunnelled));
   for (const peer of peers) {
     if (peer.data.backend !== 'vxlan') {
       table.skip(peer.key, `lease carries ${peer.data.backend} data, not vxlan's`);

@@ -3,6 +3,7 @@ import type { DesiredState } from '../desiredState.js';
 import { directIpv6Route, ipv6PeerRoute, onIpv6Segment } from '../ipv6Routes.js';
 import { VXLAN_IPV6_EXTRA_OVERHEAD, vxlanIpv6DeviceName, vxlanPodMtu } from './config.js';
 import type { VxlanPlanInput } from './plan.js';
+import { vtepMacOwners } from './macConflicts.js';
 import { TunnelTable, vxlanDevice } from './tunnelTable.js';
 
 /**
@@ -21,7 +22,14 @@ export type VxlanIpv6PlanInput = Omit<VxlanPlanInput, 'ownSubnet'> & { readonly 
 export function planVxlanIpv6(input: VxlanIpv6PlanInput): DesiredState {
   const { config, extLink, peers } = input;
   const name = vxlanIpv6DeviceName(config.vni);
-  const table = new TunnelTable(input.vtepMac, 'IPv6 ');
+  // The IPv6 VtepMAC follows the same rule as the IPv4 one (macConflicts.ts): the newest lease wins.
+  const tunnelled = peers.flatMap((peer) => {
+    const ipv6 = peer.ipv6;
+    if (!ipv6 || ipv6.data.backend !== 'vxlan' || (config.directRouting && onIpv6Segment(extLink, ipv6.publicIP))) return [];
+    const claim = { key: peer.key, subnet: peer.subnet, publicIP: ipv6.publicIP, ...(peer.created !== undefined ? { created: peer.created } : {}) };
+    return [{ mac: ipv6.data.vtepMac, peer: claim }];
+  });
+  const table = new TunnelTable(input.vtepMac, 'IPv6 ', vtepMacOwners(tunnelled));
   for (const peer of peers) {
     const ipv6 = peer.ipv6;
     if (!ipv6) continue;

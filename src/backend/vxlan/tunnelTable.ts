@@ -20,10 +20,14 @@ export class TunnelTable {
   readonly skipped: SkippedPeer[] = [];
   private readonly macOwner = new Map<string, MacOwner>();
 
-  /** `label` names the family in reasons ("" or "IPv6 "). */
+  /**
+   * `label` names the family in reasons ("" or "IPv6 "). `winners`, when given, says which lease
+   * owns each MAC claimed at several addresses (see macConflicts.ts); without it the first wins.
+   */
   constructor(
     private readonly ownMac: string,
     private readonly label: string,
+    private readonly winners?: ReadonlyMap<string, MacOwner>,
   ) {}
 
   skip(key: string, reason: string): void {
@@ -38,6 +42,11 @@ export class TunnelTable {
   tunnel(owner: MacOwner, mac: string, gateway: string, route: DesiredRoute): void {
     if (mac === this.ownMac) {
       this.skip(owner.key, `${this.label}VtepMAC ${mac} is this host's own`);
+      return;
+    }
+    const winner = this.winners?.get(mac);
+    if (winner && winner.publicIP !== owner.publicIP) {
+      this.skip(owner.key, `${this.label}VtepMAC ${mac} is also claimed by the newer lease ${winner.key} at ${winner.publicIP}; the newest lease wins`);
       return;
     }
     const current = this.macOwner.get(mac);

@@ -4,7 +4,7 @@ import type { BackendSelection, NetworkConfig } from '../../config/networkConfig
 import type { Ipv4Subnet } from '../../net/ipv4.js';
 import type { Ipv6Subnet } from '../../net/ipv6.js';
 import { Backoff } from '../../util/backoff.js';
-import { ConfigError, errorMessage } from '../../util/errors.js';
+import { ConfigError, SubnetExhaustedError, errorMessage } from '../../util/errors.js';
 import type { LeaseValidationContext, UnderlayFacts } from '../lease.js';
 import type { LeaseEvent } from '../leaseStore.js';
 import { ManagerLifecycle } from '../lifecycle.js';
@@ -12,7 +12,8 @@ import { PeerWatch } from '../peerWatch.js';
 import type { AcquireRequest, Datastore, DatastoreListener, OwnLease, SubnetLease } from '../subnetManager.js';
 import { type EtcdAcquireInput, type EtcdAcquired, acquireEtcdLease, describeLease } from './acquire.js';
 import { EtcdKeyLayout } from './keys.js';
-import { EtcdRegistry, type HeldLease } from './registry.js';
+import { EtcdRegistry, type HeldLease, type LeaseListing } from './registry.js';
+import { type EtcdHeaderFacts, EtcdResetDetector } from './resetDetector.js';
 
 export interface EtcdDatastoreOptions<C> extends DatastoreListener {
   /** Owned from here on: close() closes it. */
@@ -170,6 +171,13 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private cancelRenewal: () => void = () => undefined;
   private reacquiring: Promise<void> | undefined;
   private watchRestarting = false;
+  private readonly resets = new EtcdResetDetector();
+  /** Set while our lease is being re-created after etcd lost its history. */
+  private recovering: Promise<void> | undefined;
+  /** The value another writer put on our key (same --public-ip on two hosts, say); we do not fight over it. */
+  private overwrittenWith: string | undefined;
+  /** The last network config value reported as differing from the one we run with. */
+  private reportedConfig: string | null | undefined;
 
   constructor(
     private readonly request: AcquireRequest<C, D>,
@@ -188,6 +196,10 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     return { subnet, ...(ipv6Subnet ? { ipv6Subnet } : {}), ...(expiration ? { expiration } : {}) };
   }
 
+  override ownLeaseHeld(): boolean {
+    return this.recovering === undefined && this.overwrittenWith === undefined;
+  }
+
   async dataPlaneReady(): Promise<void> {
     // etcd has no node object to mark ready.
   }
@@ -197,15 +209,17 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     // after it, our own write included. Skipping a second full list matters at 10000 leases.
     const from = this.acquiredFrom;
     this.acquiredFrom = undefined;
-    let revision: number;
+    let revision: number | undefined;
     if (from) {
+      this.resets.check(from.header);
+      this.resets.sawRevision(this.held.modRevision);
       this.store.replaceAll(from.leases, from.revision);
       revision = from.revision;
       this.emit('change');
     } else {
       revision = await this.relist();
     }
-    await this.startWatch(revision + 1);
+    if (revision !== undefined) await this.startWatch(revision + 1);
     this.scheduleRenewal();
     const options = this.parts.options;
     this.lifecycle.every(options.relistIntervalMs ?? 5 * 60_000, () => void this.relistQuietly('periodic relist'));
@@ -213,8 +227,10 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   }
 
   private async probe(): Promise<void> {
+    if (this.lifecycle.closed) return;
     try {
-      await this.registry.probe();
+      const { header, config } = await this.registry.probe();
+      if (!this.noticeReset(header)) this.noticeConfigChange(config);
     } catch (err) {
       this.parts.reportError('health probe', err);
     }
@@ -250,6 +266,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
         return;
       }
       this.held = renewed;
+      this.resets.sawRevision(renewed.modRevision);
       this.logger.info('renewed lease', { ...describeHeld(held), expires: renewed.expiration?.toISOString() });
       this.scheduleRenewal();
       this.emit('change');
@@ -262,12 +279,16 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
 
   /** Acquires again after our key vanished, preferring the subnet we had so routes stay valid. */
   private reacquire(): Promise<void> {
+    // A reset's recovery re-creates the lease itself, once the network config is back.
+    if (this.recovering) return this.recovering;
     if (this.reacquiring || this.lifecycle.closed) return this.reacquiring ?? Promise.resolve();
     const previous = this.held;
     this.reacquiring = (async () => {
       try {
         const { held } = await this.parts.reacquire(previous);
         this.held = held;
+        this.overwrittenWith = undefined;
+        this.resets.sawRevision(held.modRevision);
         this.peerSet.setContext(etcdValidationContext(this.request, held, this.parts.options));
         this.scheduleRenewal();
         if (previous.key !== held.key) this.logger.warn('lease re-acquired with a different subnet', describeHeld(held));
@@ -282,11 +303,117 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     return this.reacquiring;
   }
 
-  private async relist(): Promise<number> {
-    const { leases, revision } = await this.registry.listLeases();
+  /**
+   * A change of Network, SubnetLen or backend cannot be applied to a running data plane (every
+   * route, the device and our lease depend on them), so the agent keeps the config it started
+   * with; it says so once per distinct value instead of ignoring the change silently.
+   */
+  private noticeConfigChange(value: string | null): void {
+    let differs: string | undefined;
+    if (value === null) {
+      differs = 'was deleted';
+    } else {
+      try {
+        if (configFingerprint(this.parts.options.parseConfig(value, this.registry.keys.configKey)) !== configFingerprint(this.request.config)) differs = 'changed';
+      } catch (err) {
+        differs = `changed to an invalid one (${errorMessage(err)})`;
+      }
+    }
+    if (differs === undefined) {
+      this.reportedConfig = undefined;
+      return;
+    }
+    if (this.reportedConfig === value) return;
+    this.reportedConfig = value;
+    this.logger.warn(`the network config in etcd ${differs}; this agent keeps running with the one it started with: restart it to apply a new one`, {
+      key: this.registry.keys.configKey,
+    });
+  }
+
+  /** Returns the listing's revision, or undefined when it showed an etcd reset (recovery then takes over). */
+  private async relist(): Promise<number | undefined> {
+    const listing = await this.registry.listLeases();
+    if (this.noticeReset(listing.header)) return undefined;
+    const { leases, revision } = listing;
     if (this.store.replaceAll(leases, revision)) this.emit('change');
     this.checkOwnKeyPresent();
+    this.checkOwnKeyOurs();
     return revision;
+  }
+
+  /** True when `header` shows that etcd lost its history; starts the recovery (once). */
+  private noticeReset(header: EtcdHeaderFacts): boolean {
+    if (this.recovering) return true;
+    const reason = this.resets.check(header);
+    if (reason === undefined || this.lifecycle.closed) return false;
+    this.recovering = this.recoverFromReset(reason).finally(() => {
+      this.recovering = undefined;
+    });
+    return true;
+  }
+
+  /**
+   * etcd was restored from an old backup or rebuilt on empty data dirs: every revision we hold is
+   * from a history that no longer exists, our lease is gone and the watch waits for a revision
+   * the new history may reach only much later. Our lease is re-created with the same subnet once
+   * the network config is back (an operator restores it; until then there is nothing to join),
+   * and the store and the watch start over from the new history.
+   */
+  private async recoverFromReset(reason: string): Promise<void> {
+    const previous = this.held;
+    this.parts.options.onWatchRestart?.('reset');
+    this.logger.warn('etcd lost its history; re-creating our lease with the same subnet and relisting', { reason, ...describeHeld(previous) });
+    const stale = this.watcher;
+    this.watcher = undefined;
+    // Not awaited: a watcher that is reconnecting may never confirm the cancel.
+    void stale?.cancel().catch(() => undefined);
+    const backoff = new Backoff(500, 10_000);
+    while (!this.lifecycle.closed) {
+      try {
+        await this.waitForNetworkConfig();
+        const { held } = await this.parts.reacquire(previous);
+        const listing = await this.registry.listLeases();
+        this.adoptHistory(held, listing);
+        await this.startWatch(listing.revision + 1);
+        break;
+      } catch (err) {
+        if (err instanceof SubnetExhaustedError) {
+          this.emit('fatal', err);
+          return;
+        }
+        this.parts.reportError('re-creating our lease after an etcd reset', err);
+        await this.lifecycle.pause(backoff.next()).catch(() => undefined);
+      }
+    }
+    if (this.lifecycle.closed) return;
+    this.logger.info('lease re-created after the etcd reset', { ...describeHeld(this.held), revision: this.held.modRevision });
+  }
+
+  private adoptHistory(held: HeldLease, listing: LeaseListing): void {
+    const previous = this.held;
+    this.resets.rebase(listing.header);
+    this.resets.sawRevision(held.modRevision);
+    this.held = held;
+    this.overwrittenWith = undefined;
+    this.store.rebase(listing.leases, listing.revision);
+    this.scheduleRenewal();
+    if (previous.key !== held.key) {
+      this.peerSet.setContext(etcdValidationContext(this.request, held, this.parts.options));
+      this.logger.warn('lease re-acquired with a different subnet', describeHeld(held));
+      this.emit('own-lease', this.ownLease());
+    }
+    this.emit('change');
+  }
+
+  private async waitForNetworkConfig(): Promise<void> {
+    let said = false;
+    while (!this.lifecycle.closed) {
+      const value = await this.registry.readConfig();
+      if (value !== null) return;
+      if (!said) this.logger.warn('waiting for the network config to be restored in etcd before re-creating our lease', { key: this.registry.keys.configKey });
+      said = true;
+      await this.lifecycle.pause(1_000);
+    }
   }
 
   private async relistQuietly(what: string): Promise<void> {
@@ -311,6 +438,28 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     }
   }
 
+  /**
+   * Another writer put its own value on our key: two hosts with one --public-ip, or a stray tool.
+   * Taking it back would start a tug of war between two live agents, so we say so once and report
+   * not ready instead; renewal, which is conditional on our last write, then acquires anew.
+   */
+  private checkOwnKeyOurs(): void {
+    const stored = this.store.get(this.ownLeaseName());
+    if (!stored || stored.revision <= this.held.modRevision) return;
+    if (stored.value === this.held.value) {
+      if (this.overwrittenWith !== undefined) this.logger.info('our lease holds our value again', describeHeld(this.held));
+      this.overwrittenWith = undefined;
+      return;
+    }
+    if (this.overwrittenWith === stored.value) return;
+    this.overwrittenWith = stored.value;
+    this.logger.error('our lease was overwritten by another writer (another host with our --public-ip?); not taking it back, reporting not ready', {
+      ...describeHeld(this.held),
+      key: this.held.key,
+      value: stored.value,
+    });
+  }
+
   private async startWatch(fromRevision: number): Promise<void> {
     const watcher = await this.registry.watch(fromRevision);
     if (this.lifecycle.closed) {
@@ -318,7 +467,10 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       return;
     }
     this.watcher = watcher;
-    watcher.on('data', (response: IWatchResponse) => this.onWatchResponse(response));
+    watcher.on('data', (response: IWatchResponse) => {
+      // A watcher left behind by a reset recovery may still deliver the new history's events.
+      if (this.watcher === watcher) this.onWatchResponse(response);
+    });
     let resumed = false;
     watcher.on('disconnected', (err: Error) => {
       resumed = true;
@@ -335,7 +487,9 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
       resumed = false;
       void this.relistQuietly('relist after watch reconnect');
     });
-    watcher.on('error', (err: Error) => void this.restartWatch(watcher, err));
+    watcher.on('error', (err: Error) => {
+      if (this.watcher === watcher) void this.restartWatch(watcher, err);
+    });
   }
 
   private onWatchResponse(response: IWatchResponse): void {
@@ -344,6 +498,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     const events: LeaseEvent[] = response.events.map((event) => {
       const key = keys.leaseName(event.kv.key.toString());
       const revision = Number(event.kv.mod_revision);
+      this.resets.sawRevision(revision);
       return event.type === 'Delete'
         ? { type: 'delete', key, revision }
         : { type: 'put', key, value: event.kv.value.toString(), revision, created: Number(event.kv.create_revision) };
@@ -351,6 +506,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     if (this.store.apply(events)) this.emit('change');
     const ownName = this.ownLeaseName();
     if (events.some((e) => e.key === ownName && e.type === 'delete')) this.checkOwnKeyPresent();
+    if (events.some((e) => e.key === ownName && e.type === 'put')) this.checkOwnKeyOurs();
   }
 
   /**
@@ -369,7 +525,7 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     while (!this.lifecycle.closed) {
       try {
         const revision = await this.relist();
-        await this.startWatch(revision + 1);
+        if (revision !== undefined) await this.startWatch(revision + 1);
         break;
       } catch (err) {
         this.parts.reportError('re-establishing watch', err);
@@ -399,4 +555,9 @@ function etcdValidationContext<C extends NetworkConfig<BackendSelection>, D>(
     ...(forbiddenIpv6 ? { forbiddenIpv6 } : {}),
     ...(underlay ? { underlay } : {}),
   };
+}
+
+/** A parsed config as comparable text (IPv6 subnets hold bigints, which JSON cannot write as they are). */
+function configFingerprint(config: unknown): string {
+  return JSON.stringify(config, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
 }

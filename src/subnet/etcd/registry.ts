@@ -7,6 +7,7 @@ import type { StoredLease } from '../leaseStore.js';
 import type { LeaseSubnets } from '../subnetKey.js';
 import type { ManagerLifecycle } from '../lifecycle.js';
 import type { EtcdKeyLayout } from './keys.js';
+import { type EtcdHeaderFacts, headerFacts } from './resetDetector.js';
 
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
 
@@ -28,6 +29,8 @@ export interface LeaseListing {
   readonly leases: StoredLease[];
   readonly revision: number;
   readonly kvs: IKeyValue[];
+  /** Which history the listing came from; see resetDetector.ts. */
+  readonly header: EtcdHeaderFacts;
 }
 
 /**
@@ -50,17 +53,18 @@ export class EtcdRegistry {
     return value;
   }
 
-  /** A cheap read that proves etcd answers; an idle watch proves nothing. */
-  async probe(): Promise<void> {
-    await this.client.get(this.keys.configKey).exec();
+  /** A cheap read that proves etcd answers (an idle watch proves nothing), of the network config. */
+  async probe(): Promise<{ readonly header: EtcdHeaderFacts; readonly config: string | null }> {
+    const response = await this.client.get(this.keys.configKey).exec();
     this.lifecycle.touch();
+    return { header: headerFacts(response.header), config: response.kvs[0]?.value.toString() ?? null };
   }
 
   async listLeases(): Promise<LeaseListing> {
     const response = await this.client.getAll().prefix(this.keys.subnetsPrefix).exec();
     this.lifecycle.touch();
     const leases = response.kvs.map((kv) => this.keys.storedLease(kv));
-    return { leases, revision: Number(response.header.revision), kvs: response.kvs };
+    return { leases, revision: Number(response.header.revision), kvs: response.kvs, header: headerFacts(response.header) };
   }
 
   /**
