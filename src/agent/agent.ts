@@ -142,6 +142,7 @@ async function bringUp(
       network: config.network,
       kernel: deps.kernel,
       ipv6: leaseIpv6,
+      ...(config.ipv6 ? { ipv6Network: config.ipv6.network } : {}),
       ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
     });
     logger.info('backend ready', { type: backend.type, ...backend.summary, ...backend.ipv6?.summary });
