@@ -116,3 +116,33 @@ describeAsRoot('dual-stack wireguard across 3 hosts, Mode separate (userspace wi
     await waitFor(() => unreachablePairs(cluster, pods, pods, 'ipv6').length === 0, 10_000, () => unreachablePairs(cluster, pods, pods, 'ipv6').join(', '));
   });
 });
+
+describeAsRoot('IPv6-only wireguard across 3 hosts', () => {
+  let cluster: NetnsCluster;
+  const pods: Pod[] = [];
+  const binds = (host: Host): HostBinds => ({ '/run/wireguard': join(host.dir, 'run-wireguard') });
+
+  beforeAll(async () => {
+    cluster = await NetnsCluster.create([3], { ipv6: true });
+    await cluster.writeNetworkConfig('/weft/primary', { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd73::/48', Backend: { Type: 'wireguard' } });
+    for (const host of cluster.hosts) cluster.startAgent(host, 'primary', [], { WIREGUARD_KEY_FILE: join(host.dir, 'wgkey') }, binds(host));
+    for (const host of cluster.hosts) pods.push(await cluster.addPod(host));
+    await waitFor(() => cluster.hosts.every((h) => weftRoutes(h, '-6').filter((r) => r.dev === 'flannel-wg-v6').length === 2), 20_000, () => 'IPv6 routes not programmed');
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it('runs flannel-wg-v6 alone: BackendData null, BackendV6Data set, no flannel-wg, every pod pair pings', async () => {
+    const client = cluster.etcd.client();
+    try {
+      for (const value of Object.values(await client.getAll().prefix('/weft/primary/subnets/').strings())) {
+        expect(JSON.parse(value)).toMatchObject({ BackendData: null, BackendV6Data: { Port: 51821 } });
+      }
+    } finally {
+      client.close();
+    }
+    for (const host of cluster.hosts) expect(inNs(host.ns, 'ip', ['-o', 'link'])).not.toContain('flannel-wg:');
+    await waitFor(() => unreachablePairs(cluster, pods, pods, 'ipv6').length === 0, 10_000, () => unreachablePairs(cluster, pods, pods, 'ipv6').join(', '));
+  });
+});
