@@ -145,4 +145,13 @@ describeAsRoot('IPv6-only wireguard across 3 hosts', () => {
     for (const host of cluster.hosts) expect(inNs(host.ns, 'ip', ['-o', 'link'])).not.toContain('flannel-wg:');
     await waitFor(() => unreachablePairs(cluster, pods, pods, 'ipv6').length === 0, 10_000, () => unreachablePairs(cluster, pods, pods, 'ipv6').join(', '));
   });
+
+  it('refuses Mode auto on an IPv6-only network (one shared device is not supported) rather than carry nothing', async () => {
+    const host = cluster.hosts[0]!;
+    await cluster.writeNetworkConfig('/weft/auto', { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd74::/48', Backend: { Type: 'wireguard', Mode: 'auto' } });
+    const agent = cluster.startAgent(host, 'auto', [], { WIREGUARD_KEY_FILE: join(host.dir, 'wgkey') }, binds(host));
+    const code = await new Promise<number | null>((resolve) => agent.child.once('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(await cluster.agentLog(host, 'auto')).toMatch(/cannot carry an IPv6-only network \(wireguard: use Mode \\?"separate\\?"\)/);
+  });
 });
