@@ -11,7 +11,7 @@ import { type ExternalInterface, discoverExternalInterface, externalLinkOf } fro
 import { formatSubnet } from '../net/ipv4.js';
 import { formatIpv6Subnet } from '../net/ipv6.js';
 import type { Datastore, OwnLease, SubnetLease } from '../subnet/subnetManager.js';
-import { InterfaceSelectionError, errorMessage } from '../util/errors.js';
+import { ConfigError, InterfaceSelectionError, errorMessage } from '../util/errors.js';
 import { identifyKubeNode, openDatastore } from './datastore.js';
 import { checkBrNetfilter } from '../net/brNetfilter.js';
 import { type TrafficRules, startTrafficRules } from './trafficRules.js';
@@ -145,9 +145,15 @@ async function bringUp(
       network: config.network,
       kernel: deps.kernel,
       ipv6: leaseIpv6,
+      ...(config.ipv6 ? { ipv6Network: config.ipv6.network } : {}),
       ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
     });
     logger.info('backend ready', { type: backend.type, ...backend.summary, ...backend.ipv6?.summary });
+    // A backend without an IPv6 plane here (wireguard's one-device modes) would leave an IPv6-only
+    // network with no plane at all: refuse, rather than run and carry nothing.
+    if (!config.enableIPv4 && !backend.ipv6) {
+      throw new ConfigError('Backend', config.backend.type, 'has no IPv6 plane in this configuration, so it cannot carry an IPv6-only network (wireguard: use Mode "separate")');
+    }
     const previous = await readPreviousSubnets(options.subnetFile);
     const lease = await datastore.acquire(
       {

@@ -37,6 +37,8 @@ export interface BackendEnvironment {
   readonly kernel: Pick<KernelPort, 'read'>;
   /** Prepare an IPv6 plane too (the network has IPv6 enabled and extLink an IPv6 address). */
   readonly ipv6: boolean;
+  /** The IPv6 pod network (IPv6Network), where the network has one. */
+  readonly ipv6Network?: Ipv6Subnet;
 }
 
 /** One peer as `weft status` shows it: the backend's own column, and what the kernel lacks. */

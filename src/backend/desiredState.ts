@@ -61,7 +61,7 @@ export interface DesiredWireguardDevice {
 
 export interface DesiredState {
   readonly device?: DesiredVxlanDevice;
-  /** WireGuard devices, one per family in Flannel's separate mode (IPv4 only for now). */
+  /** WireGuard devices: each plane plans its own (flannel-wg, and flannel-wg-v6 in Flannel's separate mode). */
   readonly wireguard?: readonly DesiredWireguardDevice[];
   readonly routes: readonly DesiredRoute[];
   readonly neighs: ReadonlyArray<{ readonly dst: string; readonly lladdr: string }>;

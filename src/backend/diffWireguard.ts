@@ -50,7 +50,8 @@ export function renderWireguardConfig(want: DesiredWireguardDevice): Secret {
 function linkLines(want: DesiredWireguardDevice, have: WireguardDeviceState | undefined): string[] {
   const lines: string[] = [];
   if (!have || have.mtu !== want.mtu || !have.up) lines.push(`link set ${want.name} mtu ${want.mtu} up`);
-  if (!have?.addresses.includes(want.address)) lines.push(`addr replace ${want.address} dev ${want.name}`);
+  // nodad: the address is this host's alone (its lease), and DAD would hold it tentative.
+  if (!have?.addresses.includes(want.address)) lines.push(`addr replace ${want.address} dev ${want.name}${want.address.includes(':') ? ' nodad' : ''}`);
   for (const address of have?.addresses ?? []) {
     if (address !== want.address) lines.push(`addr del ${address} dev ${want.name}`);
   }

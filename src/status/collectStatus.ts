@@ -5,6 +5,7 @@ import { type AgentNetworkConfig, type PeerData, activateBackend, parseNetworkCo
 import { kernelHostFacts } from '../kernel/hostFacts.js';
 import { iprouteKernel } from '../kernel/kernelPort.js';
 import { kernelSupportsNexthops, readActualState } from '../kernel/kernelReader.js';
+import type { ActualState } from '../kernel/kernelState.js';
 import { discoverExternalInterface, externalLinkOf } from '../net/externalInterface.js';
 import { type Ipv4Subnet, formatSubnet } from '../net/ipv4.js';
 import { type Ipv6Subnet, formatIpv6Subnet } from '../net/ipv6.js';
@@ -45,6 +46,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
       kernel: iprouteKernel,
       inspectOnly: true,
       ipv6: config.ipv6 !== undefined && ext.ipv6 !== undefined,
+      ...(config.ipv6 ? { ipv6Network: config.ipv6.network } : {}),
       ...(options.wireguardKeyFile ? { wireguardKeyFile: options.wireguardKeyFile } : {}),
     });
     return backend.decodePeerData;
@@ -95,7 +97,7 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   const desired = backend.plan(ownSubnet, peers);
   const actual = await readActualState(desired.device?.name, useNexthops, desired.wireguard?.map((w) => w.name));
   const statuses = peerStatuses(peers, desired, actual, useNexthops, backend.peerChecker(desired, actual));
-  const device = backend.deviceName ? { name: backend.deviceName, present: actual.device !== undefined, problems: backend.deviceProblems(desired, actual) } : undefined;
+  const device = backend.deviceName ? { name: backend.deviceName, present: devicePresent(backend.deviceName, actual), problems: backend.deviceProblems(desired, actual) } : undefined;
   return {
     backend: config.backend.type,
     network,
@@ -109,6 +111,11 @@ export async function collectStatus(options: AgentOptions, logger: Logger): Prom
   };
 }
 
+/** A backend's device is a vxlan device or a WireGuard one, which the kernel reader reports apart. */
+function devicePresent(name: string, actual: ActualState): boolean {
+  return actual.device?.name === name || (actual.wireguard ?? []).some((d) => d.name === name);
+}
+
 /** The IPv6 plane's status, when the network and this host have one. */
 async function ipv6Status(backend: ActiveBackend, view: DatastoreView): Promise<FamilyStatus | undefined> {
   const plane = backend.ipv6;
@@ -116,12 +123,12 @@ async function ipv6Status(backend: ActiveBackend, view: DatastoreView): Promise<
   if (!plane || !network) return undefined;
   const own = view.ownIpv6Subnet;
   if (!own) return { network: formatIpv6Subnet(network.network), peers: [], skipped: [] };
-  const actual = await readActualState(plane.deviceName, false, [], 6);
   const desired = plane.plan(own, view.peers);
+  const actual = await readActualState(desired.device?.name, false, desired.wireguard?.map((w) => w.name), 6);
   return {
     network: formatIpv6Subnet(network.network),
     lease: { subnet: formatIpv6Subnet(own) },
-    ...(plane.deviceName ? { device: { name: plane.deviceName, present: actual.device !== undefined, problems: backend.deviceProblems(desired, actual) } } : {}),
+    ...(plane.deviceName ? { device: { name: plane.deviceName, present: devicePresent(plane.deviceName, actual), problems: backend.deviceProblems(desired, actual) } } : {}),
     ...(plane.deviceName && backend.statusColumn ? { detailColumn: backend.statusColumn } : {}),
     peers: ipv6PeerStatuses(view.peers, desired, actual),
     skipped: desired.skipped,

@@ -14,7 +14,7 @@ const MODES: readonly WireguardMode[] = ['separate', 'auto', 'ipv4', 'ipv6'];
 export interface WireguardBackendConfig {
   readonly type: 'wireguard';
   readonly listenPort: number;
-  /** The port of flannel-wg-v6 in separate mode, once IPv6 networks exist. */
+  /** The port of flannel-wg-v6, the IPv6 device of separate mode. */
   readonly listenPortV6: number;
   readonly presharedKey?: Secret;
   /** Seconds; 0 is off. */
@@ -29,6 +29,8 @@ export const WIREGUARD_DEFAULT_PORT_V6 = 51821;
 /** Outer IPv6 header (40, the larger family, as Flannel reserves) + UDP (8) + WireGuard data header (16) + tag (16). */
 export const WIREGUARD_OVERHEAD = 80;
 export const WIREGUARD_DEVICE = 'flannel-wg';
+/** Separate mode's IPv6 device. */
+export const WIREGUARD_DEVICE_V6 = 'flannel-wg-v6';
 
 const PATH = 'Backend.';
 

@@ -7,8 +7,11 @@ import { isWireguardPublicKey } from './keys.js';
 export interface WireguardPeerData {
   readonly backend: 'wireguard';
   readonly publicKey: string;
-  /** The peer's listen port: its lease's Port, or ours where an older Flannel left it out. */
-  readonly port: number;
+  /**
+   * The peer's listen port for this family, absent where an older Flannel left Port out: then
+   * every host listens on the configured port of the device that carries the family.
+   */
+  readonly port?: number;
 }
 
 /** This host's BackendData exactly as Flannel writes it: {"PublicKey":"…","Port":51820}. */
@@ -17,11 +20,12 @@ export function wireguardLeaseData(publicKey: string, port: number): { PublicKey
 }
 
 /**
- * A peer's BackendData: a well-formed public key, and a port in 1..65535. Flannel before Port
- * existed wrote only PublicKey and every host listened on the configured port, so a missing (or
- * zero, Go's empty value) Port means ours, as Flannel reads it.
+ * A peer's BackendData or BackendV6Data: a well-formed public key, and a port in 1..65535. Flannel
+ * before Port existed wrote only PublicKey and every host listened on the configured port, so a
+ * missing (or zero, Go's empty value) Port means ours for that family (ListenPort or
+ * ListenPortV6), which the plan of each family fills in.
  */
-export function decodeWireguardPeerData(config: WireguardBackendConfig, backendData: unknown): DecodeResult<WireguardPeerData> {
+export function decodeWireguardPeerData(_config: WireguardBackendConfig, backendData: unknown): DecodeResult<WireguardPeerData> {
   if (!isPlainObject(backendData)) return { ok: false, reason: 'BackendData is missing for a wireguard lease' };
   const publicKey = lookupField(backendData, 'PublicKey');
   if (!isWireguardPublicKey(publicKey)) {
@@ -31,6 +35,5 @@ export function decodeWireguardPeerData(config: WireguardBackendConfig, backendD
   if (!Number.isInteger(rawPort) || (rawPort as number) < 0 || (rawPort as number) > 65_535) {
     return { ok: false, reason: `Port ${JSON.stringify(rawPort)} is not a UDP port (1..65535)` };
   }
-  const port = rawPort === 0 ? config.listenPort : (rawPort as number);
-  return { ok: true, data: { backend: 'wireguard', publicKey, port } };
+  return { ok: true, data: { backend: 'wireguard', publicKey, ...(rawPort === 0 ? {} : { port: rawPort as number }) } };
 }
