@@ -71,12 +71,15 @@ describeAsRoot('native nftables (EnableNFTables)', () => {
 
   it('restores a flushed chain and a deleted table within the resync period', async () => {
     const host = cluster.hosts[0]!;
+    const repairs = async (): Promise<number> => ((await cluster.agentLog(host)).match(/nftables rules were changed by someone else; restored/g) ?? []).length;
+    const before = await repairs();
+    // The keeper may put the rules back before anything here can look at the empty chain; the
+    // repair log line is the evidence that it saw the flush.
     inNs(host.ns, 'nft', ['flush', 'chain', 'ip', 'flannel-ipv4', 'postrtg']);
-    expect(chainRules(host, 'postrtg')).toEqual([]);
-    await waitFor(() => chainRules(host, 'postrtg').length === 6, 3_000, () => table(host));
+    await waitFor(async () => chainRules(host, 'postrtg').length === 6 && (await repairs()) > before, 3_000, () => table(host));
     inNs(host.ns, 'nft', ['delete', 'table', 'ip', 'flannel-ipv4']);
     await waitFor(() => chainRules(host, 'postrtg').length === 6 && chainRules(host, 'forward').length === 2, 3_000, () => table(host));
     expect(await cluster.tcpSource(pods[0]!, outside)).toBe(host.ip);
-    expect(await cluster.agentLog(host)).toMatch(/nftables rules were changed by someone else; restored/);
+    expect(await repairs()).toBeGreaterThanOrEqual(before + 2);
   });
 });
