@@ -23,8 +23,6 @@ import { type ReconcileResult, type Reconciler, programmedKernel } from './recon
 import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
 import { ExternalLinkGuard } from './externalLinkGuard.js';
 
-export { DATASTORE_STALE_MS } from './readiness.js';
-
 export interface AgentDependencies {
   readonly hostFacts: HostFacts;
   readonly kernel: KernelPort;

@@ -46,17 +46,13 @@ export async function startTrafficRules(config: TrafficRulesOptions, stopping: (
   const keepers: PeriodicSync[] = [];
   const common = { resyncSeconds: options.iptablesResyncSeconds, logger };
   const wantsRules = options.ipMasq || options.iptablesForwardRules;
+  // The same rule set for both families, as Flannel writes them.
+  const flags = { ipMasq: options.ipMasq, fullyRandom: !options.ipMasqFullyRandomDisable, forwardRules: options.iptablesForwardRules };
   const network = config.network;
   if (wantsRules && network) {
     const input = (): IptablesInput | undefined => {
       const ownSubnet = config.ownSubnet();
-      return ownSubnet && {
-        network,
-        ownSubnet,
-        ipMasq: options.ipMasq,
-        fullyRandom: !options.ipMasqFullyRandomDisable,
-        forwardRules: options.iptablesForwardRules,
-      };
+      return ownSubnet && { network, ownSubnet, ...flags };
     };
     let superseded = false;
     const removeSuperseded = async (): Promise<void> => {
@@ -80,15 +76,7 @@ export async function startTrafficRules(config: TrafficRulesOptions, stopping: (
     const tools = await detectIptablesTools(6);
     const plans = (): ChainPlan[] => {
       const ownSubnet = ipv6.ownSubnet();
-      return ownSubnet
-        ? planIp6tables({
-            network: ipv6.network,
-            ownSubnet,
-            ipMasq: options.ipMasq,
-            fullyRandom: !options.ipMasqFullyRandomDisable,
-            forwardRules: options.iptablesForwardRules,
-          })
-        : [];
+      return ownSubnet ? planIp6tables({ network: ipv6.network, ownSubnet, ...flags }) : [];
     };
     keepers.push(new IptablesKeeper({ ...common, tools, plans, onRepair: () => config.onRepair('ipv6') }));
   }

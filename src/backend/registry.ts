@@ -1,4 +1,4 @@
-import { type NetworkConfig, parseNetworkDocument, validateNetworkDocument } from '../config/networkConfig.js';
+import { type NetworkConfig, parseNetworkDocument } from '../config/networkConfig.js';
 import type { PeerDataDecoder } from '../subnet/lease.js';
 import { ConfigError } from '../util/errors.js';
 import type { ActiveBackend, BackendDefinition, BackendEnvironment } from './backend.js';
@@ -53,10 +53,6 @@ export function resolveBackend(document: NetworkConfig): AgentNetworkConfig {
 /** Parses and validates a network config document, Backend included. */
 export function parseNetworkConfig(json: string, source = 'network config'): AgentNetworkConfig {
   return resolveBackend(parseNetworkDocument(json, source));
-}
-
-export function validateNetworkConfig(raw: unknown): AgentNetworkConfig {
-  return resolveBackend(validateNetworkDocument(raw));
 }
 
 /** FLANNEL_MTU for this backend over a link of `externalMtu`. */
