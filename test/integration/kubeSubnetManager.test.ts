@@ -14,7 +14,7 @@ import { loadKubeConfig } from '../../src/subnet/kube/kubeConfig.js';
 import { KubeDatastore, type KubeDatastoreOptions } from '../../src/subnet/kube/kubeSubnetManager.js';
 import { KubeApiError, NodeApi } from '../../src/subnet/kube/nodeApi.js';
 import { FakeKubeApi } from '../helpers/fakeKubeApi.js';
-import { isJsonObject } from '../helpers/jsonPatches.js';
+import { type JsonObject, isJsonObject } from '../helpers/jsonPatches.js';
 import { heartbeat, realisticNodeFields } from '../helpers/realisticNode.js';
 import { waitFor } from '../helpers/waitFor.js';
 
@@ -347,6 +347,55 @@ describe('KubeDatastore against the fake API server, through @kubernetes/client-
     });
   });
 
+  describe('NodeApi reads node lists and watch events itself (nodeJson.ts)', () => {
+    function kubeletNode(name: string, i: number, spec: JsonObject = { podCIDR: `10.244.${i % 256}.0/24` }): void {
+      const fields = realisticNodeFields(name, i, `192.168.50.${i % 250}`);
+      api.createNode(name, spec, { [keys.publicIP]: `192.168.50.${i % 250}` }, (node) => {
+        (node['metadata'] as Record<string, unknown>)['managedFields'] = fields.managedFields;
+        node['status'] = fields.status;
+      });
+    }
+
+    test('1203 kubelet-sized nodes come back slim, in three pages', async () => {
+      for (let i = 0; i < 1203; i++) kubeletNode(`n${String(i).padStart(4, '0')}`, i);
+      const listing = await client().list();
+      expect(api.requests.list).toBe(3);
+      expect(listing.items.map((n) => n.metadata?.name)).toEqual(api.nodeNames().sort());
+      expect(listing.resourceVersion).toBe((api.node('n1202')!['metadata'] as Record<string, unknown>)['resourceVersion']);
+      expect(listing.items[7]).toEqual({
+        metadata: { name: 'n0007', resourceVersion: expect.any(String), creationTimestamp: expect.any(Date), annotations: { [keys.publicIP]: '192.168.50.7' } },
+        spec: { podCIDR: '10.244.7.0/24' },
+      });
+    });
+
+    test('a node of the wrong shape fails the list, naming the node and the field', async () => {
+      kubeletNode('good', 1);
+      kubeletNode('bad', 2, { podCIDR: 5 });
+      await expect(client().list()).rejects.toThrow(/node "bad" from the API server: spec\.podCIDR must be a string, got 5/);
+    });
+
+    test('watch events are slim; a status update arrives as MODIFIED; a node of the wrong shape ends the stream with the reason', async () => {
+      kubeletNode('w1', 1);
+      const { resourceVersion } = await client().list();
+      const events: string[] = [];
+      let ended: unknown = 'running';
+      const handle = await client().watch(resourceVersion, 30, (event) => {
+        if (event.type === 'ADDED' || event.type === 'MODIFIED') events.push(`${event.type} ${event.node.metadata?.name} ${Object.keys(event.node).join(',')}`);
+      }, (err) => (ended = err));
+      try {
+        api.updateNode('w1', heartbeat);
+        kubeletNode('w2', 2);
+        await waitFor(() => events.length === 2, 5_000);
+        expect(events).toEqual(['MODIFIED w1 metadata,spec', 'ADDED w2 metadata,spec']);
+        kubeletNode('w3', 3, { podCIDRs: 'not a list' });
+        await waitFor(() => ended !== 'running', 5_000);
+        expect(String(ended)).toMatch(/node "w3" from the API server: spec\.podCIDRs must be a list of strings/);
+      } finally {
+        handle.abort();
+      }
+    });
+  });
+
   describe('connection settings', () => {
     test('TLS and a bearer token from a kubeconfig file, --kube-api-url overriding its server, 401 reported as such', async () => {
       const secured = await FakeKubeApi.start({ token: 's3cret' });
@@ -362,6 +411,12 @@ describe('KubeDatastore against the fake API server, through @kubernetes/client-
         const err = await new NodeApi(loadKubeConfig({ kubeconfigFile: file })).get('node1').catch((e: unknown) => e);
         expect(err).toBeInstanceOf(KubeApiError);
         expect((err as KubeApiError).status).toBe(401);
+        // The list and the watch, which weft reads without the client's decoder, too.
+        const listed = await new NodeApi(loadKubeConfig({ kubeconfigFile: file })).list().catch((e: unknown) => e);
+        expect(listed).toBeInstanceOf(KubeApiError);
+        expect(String(listed)).toMatch(/listing nodes: HTTP 401: Unauthorized/);
+        const watched = await new Promise<unknown>((resolve) => void new NodeApi(loadKubeConfig({ kubeconfigFile: file })).watch('1', 5, () => undefined, resolve));
+        expect((watched as KubeApiError).status).toBe(401);
       } finally {
         await secured.stop();
       }

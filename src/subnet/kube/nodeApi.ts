@@ -1,5 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import type { V1Node, V1NodeCondition } from '@kubernetes/client-node';
-import { ApiException, CoreV1Api, type KubeConfig, Observable, type ObservableMiddleware, PatchStrategy, ResponseContext, Watch, setHeaderOptions } from './kubernetesClient.js';
+import { ApiException, CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from './kubernetesClient.js';
+import { apiGet, bodyText, readLines } from './apiStream.js';
+import { type NodeListPage, NodeJsonError, type NodeWatchEvent, nodeListFromJson, nodeListHead, nodeWatchEventFromJson, slimNode } from './nodeJson.js';
 import { DatastoreError, errorMessage } from '../../util/errors.js';
 
 /** A failed API call, with the HTTP status when the server answered. */
@@ -23,50 +26,27 @@ export interface NodeListing {
   readonly resourceVersion: string;
 }
 
-export type NodeWatchEvent =
-  | { readonly type: 'ADDED' | 'MODIFIED' | 'DELETED'; readonly node: V1Node }
-  | { readonly type: 'BOOKMARK'; readonly resourceVersion: string }
-  | { readonly type: 'ERROR'; readonly code: number | undefined; readonly message: string };
-
 export interface WatchHandle {
   abort(): void;
 }
 
+/** client-go's page size: at about 15 KB a node, a page is some 7 MB of JSON. */
 const LIST_PAGE_SIZE = 500;
-
-/**
- * Cuts each listed Node down (slimNode) in the raw JSON, before the client turns the page into
- * model objects: that conversion walks every field of every node, and at 500 kubelet-sized nodes
- * a page it cost more CPU and memory than anything else in a start-up against 5000 nodes.
- */
-const slimListBody: ObservableMiddleware = {
-  pre: (request) => new Observable(Promise.resolve(request)),
-  post: (response) => new Observable(slimListResponse(response)),
-};
-const SLIM_LIST = { middleware: [slimListBody], middlewareMergeStrategy: 'append' as const };
-
-async function slimListResponse(response: ResponseContext): Promise<ResponseContext> {
-  if (response.httpStatusCode !== 200) return response;
-  const list = JSON.parse(await response.body.text()) as { items?: unknown };
-  if (Array.isArray(list.items)) list.items = list.items.map((node) => slimNode(node as V1Node));
-  const text = JSON.stringify(list);
-  return new ResponseContext(response.httpStatusCode, response.headers, { text: () => Promise.resolve(text), binary: () => Promise.resolve(Buffer.from(text)) });
-}
 
 const CALL_TIMEOUT_MS = 15_000;
 
 /**
- * The Node calls weft makes, over @kubernetes/client-node. The client has no per-call deadline,
- * and a request to an API server behind a dead path would hang until TCP gives up, so every call
- * here fails after CALL_TIMEOUT_MS and the caller's retry loop goes on.
+ * The Node calls weft makes. Reads and patches of single nodes go through @kubernetes/client-node;
+ * the list and the watch, which carry every node of the cluster, are read by nodeJson.ts straight
+ * from the response text (see apiStream.ts). The client has no per-call deadline, and a request
+ * to an API server behind a dead path would hang until TCP gives up, so every call here fails
+ * after CALL_TIMEOUT_MS and the caller's retry loop goes on.
  */
 export class NodeApi {
   private readonly core: CoreV1Api;
-  private readonly watcher: Watch;
 
-  constructor(config: KubeConfig) {
+  constructor(private readonly config: KubeConfig) {
     this.core = config.makeApiClient(CoreV1Api);
-    this.watcher = new Watch(config);
   }
 
   async get(name: string): Promise<V1Node | undefined> {
@@ -79,22 +59,54 @@ export class NodeApi {
   }
 
   /**
-   * All nodes, slimmed (see slimNode), in pages so a large cluster never needs one huge
-   * response: only one page of full Node objects is alive at a time, as raw JSON.
+   * All nodes, slimmed, in pages so a large cluster never needs one huge response. Each page's
+   * continue token is read from its first bytes, so the next page is requested while this one
+   * is still arriving and being read: the server's work and ours overlap, and at most two pages'
+   * text are alive at a time.
    */
   async list(): Promise<NodeListing> {
     const items: V1Node[] = [];
     let resourceVersion = '';
-    let continueToken: string | undefined;
-    do {
-      const page = await this.call('listing nodes', () =>
-        this.core.listNode({ limit: LIST_PAGE_SIZE, ...(continueToken ? { _continue: continueToken } : {}) }, SLIM_LIST),
-      );
-      items.push(...page.items);
-      resourceVersion = page.metadata?.resourceVersion ?? '';
-      continueToken = page.metadata?._continue || undefined;
-    } while (continueToken);
-    return { items, resourceVersion };
+    const cancel = new AbortController();
+    try {
+      let current = this.listPage(undefined, cancel.signal);
+      for (;;) {
+        const token = await current.next;
+        const following = token !== undefined ? this.listPage(token, cancel.signal) : undefined;
+        const page = await current.page;
+        for (const node of page.items) items.push(node);
+        resourceVersion = page.resourceVersion;
+        if (!following) return { items, resourceVersion };
+        current = following;
+      }
+    } finally {
+      // A page requested ahead is not wanted once an earlier one failed.
+      cancel.abort();
+    }
+  }
+
+  /** One page; `next` settles with its continue token as soon as that is known. */
+  private listPage(continueToken: string | undefined, cancel: AbortSignal): { next: Promise<string | undefined>; page: Promise<NodeListPage> } {
+    let announce: (token: string | undefined) => void = () => undefined;
+    const next = new Promise<string | undefined>((resolve) => (announce = resolve));
+    let early: { continueToken: string | undefined } | undefined;
+    const query = { limit: String(LIST_PAGE_SIZE), ...(continueToken ? { continue: continueToken } : {}) };
+    const page = this.call('listing nodes', async (signal) => {
+      const response = await this.ok('listing nodes', await apiGet(this.config, '/api/v1/nodes', query, AbortSignal.any([signal, cancel])));
+      const text = await bodyText(response, (head) => {
+        early = nodeListHead(head);
+        if (early) announce(early.continueToken);
+        return early !== undefined;
+      });
+      const listed = nodeListFromJson(text);
+      if (early && early.continueToken !== listed.continueToken) throw new NodeJsonError('node list from the API server names two different continue tokens');
+      return listed;
+    });
+    page.then(
+      (listed) => announce(listed.continueToken),
+      () => announce(undefined),
+    );
+    return { next, page };
   }
 
   /**
@@ -120,7 +132,8 @@ export class NodeApi {
 
   /**
    * Streams node events from `resourceVersion`. `done` runs exactly once, when the stream ends
-   * for any reason (null: the server closed it, as it does after timeoutSeconds).
+   * for any reason (null: the server closed it, as it does after timeoutSeconds; a KubeApiError
+   * with the status when the server refused the watch, 410 when the version is too old).
    */
   async watch(
     resourceVersion: string,
@@ -128,22 +141,46 @@ export class NodeApi {
     onEvent: (event: NodeWatchEvent) => void,
     done: (err: unknown) => void,
   ): Promise<WatchHandle> {
-    const params = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds };
-    return this.watcher.watch(
-      '/api/v1/nodes',
-      params,
-      (type: string, object: unknown) => onEvent(toWatchEvent(type, object)),
-      done,
-    );
+    const abort = new AbortController();
+    const query = { watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) };
+    let doneCalled = false;
+    const finish = (err: unknown): void => {
+      if (doneCalled) return;
+      doneCalled = true;
+      abort.abort();
+      done(err);
+    };
+    try {
+      const response = await this.call('watching nodes', async (signal) =>
+        this.ok('watching nodes', await apiGet(this.config, '/api/v1/nodes', query, AbortSignal.any([signal, abort.signal]))),
+      );
+      // The idle check in NodeInformer covers a silent stream; keepalive lets the kernel notice a dead peer sooner.
+      response.socket.setKeepAlive(true, 30_000);
+      readLines(response, (line) => onEvent(nodeWatchEventFromJson(line)), finish);
+    } catch (err) {
+      finish(err);
+    }
+    return { abort: () => abort.abort() };
   }
 
-  private async call<T>(operation: string, request: () => Promise<T>): Promise<T> {
+  /** The response, when it is a 200; otherwise its Status body as a KubeApiError. */
+  private async ok(operation: string, response: IncomingMessage): Promise<IncomingMessage> {
+    if (response.statusCode === 200) return response;
+    const body = safeJson(await bodyText(response).catch(() => ''));
+    throw new KubeApiError(operation, response.statusCode, statusDetail(body));
+  }
+
+  private async call<T>(operation: string, request: (signal: AbortSignal) => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    const abort = new AbortController();
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new KubeApiError(operation, undefined, `no answer within ${CALL_TIMEOUT_MS / 1000} s`)), CALL_TIMEOUT_MS);
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(new KubeApiError(operation, undefined, `no answer within ${CALL_TIMEOUT_MS / 1000} s`));
+      }, CALL_TIMEOUT_MS);
     });
     try {
-      return await Promise.race([request(), deadline]);
+      return await Promise.race([request(abort.signal), deadline]);
     } catch (err) {
       throw toKubeApiError(operation, err);
     } finally {
@@ -152,58 +189,20 @@ export class NodeApi {
   }
 }
 
-/**
- * The part of a Node weft reads: name, resourceVersion, creation time, annotations and pod CIDRs.
- * A kubelet's Node is about 15 KB (images, conditions, managedFields, nodeInfo), and weft reads
- * well under 1 KB of it; cutting each node down where it arrives keeps none of the rest alive,
- * whether 5000 nodes are listed or a status update streams past.
- */
-export function slimNode(node: V1Node): V1Node {
-  const metadata = node.metadata ?? {};
-  const spec = node.spec ?? {};
-  return {
-    metadata: {
-      ...(metadata.name !== undefined ? { name: metadata.name } : {}),
-      ...(metadata.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
-      ...(metadata.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
-      ...(metadata.annotations !== undefined ? { annotations: metadata.annotations } : {}),
-    },
-    spec: {
-      ...(spec.podCIDR !== undefined ? { podCIDR: spec.podCIDR } : {}),
-      ...(spec.podCIDRs !== undefined ? { podCIDRs: spec.podCIDRs } : {}),
-    },
-  };
-}
-
-function toWatchEvent(type: string, object: unknown): NodeWatchEvent {
-  const fields = (object ?? {}) as { code?: unknown; message?: unknown; metadata?: { resourceVersion?: unknown } };
-  switch (type) {
-    case 'ADDED':
-    case 'MODIFIED':
-    case 'DELETED':
-      return { type, node: slimNode(object as V1Node) };
-    case 'BOOKMARK':
-      return { type, resourceVersion: String(fields.metadata?.resourceVersion ?? '') };
-    default:
-      return {
-        type: 'ERROR',
-        code: typeof fields.code === 'number' ? fields.code : undefined,
-        message: typeof fields.message === 'string' ? fields.message : `unexpected watch event ${type}`,
-      };
-  }
-}
-
 /** The Status body's reason and message are what an operator needs; the raw exception text repeats headers. */
 function toKubeApiError(operation: string, err: unknown): KubeApiError {
   if (err instanceof KubeApiError) return err;
   if (err instanceof ApiException) {
     const body: unknown = typeof err.body === 'string' ? safeJson(err.body) : err.body;
-    const status = (body ?? {}) as { reason?: unknown; message?: unknown };
-    const detail = [status.reason, status.message].filter((x) => typeof x === 'string' && x !== '').join(': ');
-    return new KubeApiError(operation, err.code, detail || 'no details', { cause: err });
+    return new KubeApiError(operation, err.code, statusDetail(body), { cause: err });
   }
   const status = (err as { statusCode?: unknown }).statusCode;
   return new KubeApiError(operation, typeof status === 'number' ? status : undefined, errorMessage(err), { cause: err });
+}
+
+function statusDetail(body: unknown): string {
+  const status = (body ?? {}) as { reason?: unknown; message?: unknown };
+  return [status.reason, status.message].filter((x) => typeof x === 'string' && x !== '').join(': ') || 'no details';
 }
 
 function safeJson(text: string): unknown {

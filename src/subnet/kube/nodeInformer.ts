@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { Backoff } from '../../util/backoff.js';
-import type { NodeApi, NodeWatchEvent, WatchHandle } from './nodeApi.js';
+import { KubeApiError, type NodeApi, type WatchHandle } from './nodeApi.js';
+import type { NodeWatchEvent } from './nodeJson.js';
 
 /** Bounded: it becomes a metric label. */
 export type NodeWatchRestartReason = 'disconnected' | 'expired';
@@ -67,10 +68,7 @@ export class NodeInformer {
     while (!this.closed) {
       try {
         if (resourceVersion === '') {
-          const listing = await this.options.api.list();
-          this.options.onContact();
-          this.options.onList(listing.items);
-          resourceVersion = listing.resourceVersion;
+          resourceVersion = await this.listOnce();
           firstListed();
         }
         const { end, lastVersion } = await this.watchOnce(resourceVersion);
@@ -91,6 +89,17 @@ export class NodeInformer {
         await this.pause(backoff.next());
       }
     }
+  }
+
+  /**
+   * Lists and delivers every node; the listing's resourceVersion. A method of its own so the
+   * listing is not kept alive by the loop's frame for as long as the watch that follows runs.
+   */
+  private async listOnce(): Promise<string> {
+    const listing = await this.options.api.list();
+    this.options.onContact();
+    this.options.onList(listing.items);
+    return listing.resourceVersion;
   }
 
   private async pause(ms: number): Promise<void> {
@@ -138,7 +147,7 @@ export class NodeInformer {
     };
     const done = (err: unknown): void => {
       if (!err) endOnce({ kind: 'closed' });
-      else if ((err as { statusCode?: unknown }).statusCode === 410) endOnce({ kind: 'expired' });
+      else if (err instanceof KubeApiError && err.status === 410) endOnce({ kind: 'expired' });
       else endOnce({ kind: 'failed', error: err });
     };
     try {
