@@ -19,7 +19,7 @@ import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
 import { type Plane, buildPlanes, countIpv6Peers } from './planes.js';
-import { type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
+import { LEASES_CHANGED, type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
 import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
 import { ExternalLinkGuard } from './externalLinkGuard.js';
 
@@ -285,9 +285,9 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
     watchedLinks: [link.name],
     nexthops: parts.useNexthops,
     logger,
-    onChange: () => {
+    onEvents: (events) => {
       if (!linkGuard.usable) void linkGuard.check();
-      triggerAll('kernel changed');
+      for (const plane of planes) plane.reconciler.kernelChanged(events);
     },
     onRestart: () => triggerAll('kernel monitor restarted'),
   });
@@ -308,7 +308,7 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
   // validated peer list, and a burst of 500 single writes at 10000 peers did that 500 times in a row.
   lease.on('change', () => {
     updateLeaseExpiry();
-    triggerAll('leases changed');
+    triggerAll(LEASES_CHANGED);
   });
   for (const { family, reconciler: planeReconciler } of planes) {
     // A labelled counter shows no series until its first increment; scrapers want a 0 first.
