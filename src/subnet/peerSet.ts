@@ -119,10 +119,12 @@ export class PeerSet<D> {
     this.everything = false;
     this.syncedVersion = this.store.version;
     if (touched.size === 0) return;
-    const changed = this.revalidate(touched);
+    // Leases that shared a subnet with a touched lease's old claim may win it now.
+    const seeds = new Set(touched);
+    const changed = this.revalidate(touched, seeds);
     if (everything) for (const key of this.accepted.keys()) changed.add(key);
     if (everything) this.accepted.clear();
-    this.resolveConflicts(this.claimGroup(touched), changed);
+    this.resolveConflicts(this.claimGroup(seeds), changed);
     if (changed.size === 0 && !everything) return;
     this.sorted = undefined;
     for (const cursor of this.cursors) {
@@ -131,13 +133,19 @@ export class PeerSet<D> {
     }
   }
 
-  /** Validates the touched keys again; returns those whose lease went away. */
-  private revalidate(touched: ReadonlySet<string>): Set<string> {
+  /**
+   * Validates the touched keys again; returns those whose lease went away. Adds to `rivals` every
+   * key that claimed the same subnet as a touched lease did before.
+   */
+  private revalidate(touched: ReadonlySet<string>, rivals: Set<string>): Set<string> {
     const gone = new Set<string>();
     let invalid = 0;
     for (const key of touched) {
       const previous = this.verdicts.get(key);
-      if (previous?.peer) this.unclaim(previous.peer);
+      if (previous?.peer) {
+        for (const rival of this.rivalsOf(previous.peer)) rivals.add(rival);
+        this.unclaim(previous.peer);
+      }
       const lease = this.store.get(key);
       if (!lease) {
         this.verdicts.delete(key);
@@ -170,6 +178,11 @@ export class PeerSet<D> {
     return this.context.config.enableIPv4;
   }
 
+  private *rivalsOf(peer: PeerLease<D>): Iterable<string> {
+    if (this.claimsIpv4()) yield* this.ipv4Claims.get(peer.subnet.address) ?? [];
+    if (peer.ipv6) yield* this.ipv6Claims.get(peer.ipv6.subnet.address) ?? [];
+  }
+
   private claim(peer: PeerLease<D>): void {
     if (this.claimsIpv4()) addTo(this.ipv4Claims, peer.subnet.address, peer.key);
     if (peer.ipv6) addTo(this.ipv6Claims, peer.ipv6.subnet.address, peer.key);
@@ -193,10 +206,7 @@ export class PeerSet<D> {
       group.add(key);
       const peer = this.verdicts.get(key)?.peer;
       if (!peer) continue;
-      const sameIpv4 = this.claimsIpv4() ? this.ipv4Claims.get(peer.subnet.address) : undefined;
-      const sameIpv6 = peer.ipv6 ? this.ipv6Claims.get(peer.ipv6.subnet.address) : undefined;
-      for (const other of sameIpv4 ?? []) if (!group.has(other)) pending.push(other);
-      for (const other of sameIpv6 ?? []) if (!group.has(other)) pending.push(other);
+      for (const other of this.rivalsOf(peer)) if (!group.has(other)) pending.push(other);
     }
     return [...group];
   }
