@@ -36,8 +36,9 @@ function peerOrder(a: Peer, b: Peer): number {
  * from someone else's change.
  */
 export class DesiredIndex {
-  private readonly members = new Map<string, Map<string, Peer>>();
-  private readonly groupOfKey = new Map<string, string>();
+  private readonly peers = new Map<string, Peer>();
+  /** The keys in each group: one key, kept as itself, for nearly every group. */
+  private readonly groups = new Map<string, string | Set<string>>();
   private readonly routes = new Map<string, DesiredRoute>();
   private readonly nexthops = new Map<number, DesiredRoute>();
   private readonly neighs = new Map<string, string>();
@@ -51,8 +52,8 @@ export class DesiredIndex {
   /** Plans every peer from scratch; the index then describes exactly the state returned. */
   rebuild(peers: readonly Peer[]): DesiredState {
     const desired = this.options.plan(peers);
-    this.members.clear();
-    this.groupOfKey.clear();
+    this.peers.clear();
+    this.groups.clear();
     this.routes.clear();
     this.nexthops.clear();
     this.neighs.clear();
@@ -72,8 +73,8 @@ export class DesiredIndex {
   update(changed: ReadonlyMap<string, Peer | undefined>, scope: OwnershipScope): ChangePlan {
     const groups = new Set<string>();
     for (const [key, peer] of changed) {
-      const was = this.groupOfKey.get(key);
-      if (was !== undefined) groups.add(was);
+      const was = this.peers.get(key);
+      if (was) groups.add(this.options.groupOf(was));
       if (peer) groups.add(this.options.groupOf(peer));
     }
     const before = this.planGroups(groups);
@@ -117,28 +118,35 @@ export class DesiredIndex {
 
   private planGroups(groups: ReadonlySet<string>): DesiredState {
     const peers: Peer[] = [];
-    for (const group of groups) for (const peer of this.members.get(group)?.values() ?? []) peers.push(peer);
+    for (const group of groups) {
+      const keys = this.groups.get(group);
+      for (const key of keys === undefined ? [] : typeof keys === 'string' ? [keys] : keys) peers.push(this.peers.get(key)!);
+    }
     if (peers.length === 0) return { routes: [], neighs: [], fdb: [], skipped: [] };
     return this.options.plan(peers.sort(peerOrder));
   }
 
   private join(peer: Peer): void {
     const group = this.options.groupOf(peer);
-    let members = this.members.get(group);
-    if (!members) this.members.set(group, (members = new Map()));
-    members.set(peer.key, peer);
-    this.groupOfKey.set(peer.key, group);
+    const keys = this.groups.get(group);
+    if (keys === undefined) this.groups.set(group, peer.key);
+    else if (typeof keys === 'string') this.groups.set(group, new Set([keys, peer.key]));
+    else keys.add(peer.key);
+    this.peers.set(peer.key, peer);
     if (this.options.counts(peer)) this.counted++;
   }
 
   private leave(key: string): void {
-    const group = this.groupOfKey.get(key);
-    if (group === undefined) return;
-    const members = this.members.get(group)!;
-    const peer = members.get(key)!;
-    members.delete(key);
-    if (members.size === 0) this.members.delete(group);
-    this.groupOfKey.delete(key);
+    const peer = this.peers.get(key);
+    if (!peer) return;
+    const group = this.options.groupOf(peer);
+    const keys = this.groups.get(group);
+    if (typeof keys === 'string') this.groups.delete(group);
+    else if (keys) {
+      keys.delete(key);
+      if (keys.size === 1) this.groups.set(group, keys.values().next().value!);
+    }
+    this.peers.delete(key);
     if (this.options.counts(peer)) this.counted--;
   }
 

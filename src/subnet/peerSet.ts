@@ -59,8 +59,8 @@ export class PeerSet<D> {
   private readonly verdicts = new Map<string, Verdict<D>>();
   private readonly accepted = new Map<string, PeerLease<D>>();
   /** Keys with a valid lease, by the IPv4 subnet address and IPv6 subnet address they claim. */
-  private readonly ipv4Claims = new Map<number, Set<string>>();
-  private readonly ipv6Claims = new Map<bigint, Set<string>>();
+  private readonly ipv4Claims = new Map<number, Claimants>();
+  private readonly ipv6Claims = new Map<bigint, Claimants>();
   private readonly conflicts = new Map<string, string>();
   private readonly conflictReports = new ReportOncePerKey();
   private readonly cursors = new Set<Cursor>();
@@ -179,8 +179,8 @@ export class PeerSet<D> {
   }
 
   private *rivalsOf(peer: PeerLease<D>): Iterable<string> {
-    if (this.claimsIpv4()) yield* this.ipv4Claims.get(peer.subnet.address) ?? [];
-    if (peer.ipv6) yield* this.ipv6Claims.get(peer.ipv6.subnet.address) ?? [];
+    if (this.claimsIpv4()) yield* claimants(this.ipv4Claims.get(peer.subnet.address));
+    if (peer.ipv6) yield* claimants(this.ipv6Claims.get(peer.ipv6.subnet.address));
   }
 
   private claim(peer: PeerLease<D>): void {
@@ -276,15 +276,30 @@ export class PeerSet<D> {
   }
 }
 
-function addTo<K>(index: Map<K, Set<string>>, at: K, key: string): void {
-  let keys = index.get(at);
-  if (!keys) index.set(at, (keys = new Set()));
-  keys.add(key);
+/**
+ * Who claims one subnet: almost always one key, kept as the key itself; a Set only for the rare
+ * contested subnet (10000 one-element Sets were about a megabyte).
+ */
+type Claimants = string | Set<string>;
+
+function claimants(entry: Claimants | undefined): Iterable<string> {
+  return entry === undefined ? [] : typeof entry === 'string' ? [entry] : entry;
 }
 
-function removeFrom<K>(index: Map<K, Set<string>>, at: K, key: string): void {
-  const keys = index.get(at);
-  if (!keys) return;
-  keys.delete(key);
-  if (keys.size === 0) index.delete(at);
+function addTo<K>(index: Map<K, Claimants>, at: K, key: string): void {
+  const entry = index.get(at);
+  if (entry === undefined || entry === key) index.set(at, key);
+  else if (typeof entry === 'string') index.set(at, new Set([entry, key]));
+  else entry.add(key);
+}
+
+function removeFrom<K>(index: Map<K, Claimants>, at: K, key: string): void {
+  const entry = index.get(at);
+  if (entry === undefined) return;
+  if (typeof entry === 'string') {
+    if (entry === key) index.delete(at);
+    return;
+  }
+  entry.delete(key);
+  if (entry.size === 1) index.set(at, entry.values().next().value!);
 }
