@@ -19,7 +19,7 @@ import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
 import { type Plane, buildPlanes, countIpv6Peers } from './planes.js';
-import { type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
+import { LEASES_CHANGED, type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
 import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
 import { ExternalLinkGuard } from './externalLinkGuard.js';
 
@@ -285,9 +285,9 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
     watchedLinks: [link.name],
     nexthops: parts.useNexthops,
     logger,
-    onChange: () => {
+    onEvents: (events) => {
       if (!linkGuard.usable) void linkGuard.check();
-      triggerAll('kernel changed');
+      for (const plane of planes) plane.reconciler.kernelChanged(events);
     },
     onRestart: () => triggerAll('kernel monitor restarted'),
   });
@@ -308,7 +308,7 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
   // validated peer list, and a burst of 500 single writes at 10000 peers did that 500 times in a row.
   lease.on('change', () => {
     updateLeaseExpiry();
-    triggerAll('leases changed');
+    triggerAll(LEASES_CHANGED);
   });
   for (const { family, reconciler: planeReconciler } of planes) {
     // A labelled counter shows no series until its first increment; scrapers want a 0 first.
@@ -335,16 +335,12 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
   let stopping = false;
   let trafficRules: TrafficRules | undefined;
   let trafficRulesStarting: Promise<void> | undefined;
-  // The monitor and the iptables keeper start after the first pass. Programming thousands of
-  // peers would otherwise echo back through the monitor line by line while the batch runs, and
-  // the keeper's iptables processes would compete with it for the CPU. One more pass covers
-  // anything that changed in between.
-  const startMonitor = (): void => {
-    reconciler.off('reconciled', startMonitor).off('failed', startMonitor);
+  // The iptables keeper starts after the first pass: its iptables processes would compete with
+  // programming thousands of peers for the CPU.
+  const startKeepers = (): void => {
+    reconciler.off('reconciled', startKeepers).off('failed', startKeepers);
     // A pass that was running when the stop came still reports; nothing may start after it.
     if (stopping) return;
-    monitor.start();
-    triggerAll('kernel monitor started');
     const ipv6 = config.ipv6;
     trafficRulesStarting = startTrafficRules(
       {
@@ -365,7 +361,7 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
         logger.error('starting the iptables keeper failed', { error: errorMessage(err) });
       });
   };
-  reconciler.on('reconciled', startMonitor).on('failed', startMonitor);
+  reconciler.on('reconciled', startKeepers).on('failed', startKeepers);
   // NetworkUnavailable is cleared by the first pass that programmed the kernel, not by one in
   // which every operation failed.
   const onFirstProgramming = (result: ReconcileResult): void => {
@@ -374,6 +370,10 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
     if (options.setNodeNetworkUnavailable) void lease.dataPlaneReady();
   };
   reconciler.on('reconciled', onFirstProgramming);
+  // The monitor watches from before the first pass, so nothing can change unseen between that
+  // pass and the watch; the first pass's own writes echo back and are recognised as ours
+  // (kernelEcho.ts), which is what used to cost a second full pass at start.
+  monitor.start();
   for (const plane of planes) plane.reconciler.start();
 
   return {

@@ -64,6 +64,11 @@ export class PeerBackoff {
     return admitted;
   }
 
+  /** No peer has a failure on record: nothing for a pass to count against anyone. */
+  idle(): boolean {
+    return this.records.size === 0;
+  }
+
   /** Peers held back right now, for metrics. */
   heldCount(): number {
     const now = this.now();

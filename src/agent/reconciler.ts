@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'winston';
+import type { ChangePlan } from '../backend/desiredIndex.js';
 import type { DesiredState } from '../backend/desiredState.js';
 import { type OwnershipScope, diffKernelState } from '../backend/diff.js';
-import { planIsEmpty } from '../kernel/kernelPlan.js';
+import type { KernelEvent } from '../kernel/kernelEvents.js';
+import { type KernelPlan, planIsEmpty } from '../kernel/kernelPlan.js';
 import { errorMessage } from '../util/errors.js';
 import type { ApplyResult, KernelPort } from '../kernel/kernelPort.js';
 import { type KeyedReason, ReportOncePerKey } from '../util/reportOncePerKey.js';
@@ -28,7 +30,12 @@ export interface ReconcileResult {
   readonly skipped: number;
   /** What asked for this pass ('leases changed', 'kernel changed', 'resync', …). */
   readonly reasons: readonly string[];
+  /** Planned from the changed leases alone, against the state the last pass left (no kernel read). */
+  readonly incremental: boolean;
 }
+
+/** The trigger for a lease change: the one reason a pass may take the fast path for. */
+export const LEASES_CHANGED = 'leases changed';
 
 /** What the backend wants now, and for how many peers (for logs and metrics). */
 export interface PlannedState {
@@ -52,6 +59,14 @@ export interface ReconcilerOptions {
   readonly resyncMs?: number;
   /** For tests: a number in [0, 1) that places each resync wait inside its jitter band. */
   readonly random?: () => number;
+  /**
+   * The fast path: plans only the leases that changed since the last plan, as operations against
+   * the state that plan left. Undefined when it cannot (the peer set was reset, nothing to plan):
+   * a full pass runs instead.
+   */
+  readonly planChanges?: () => ChangePlan | undefined;
+  /** Is this kernel event accounted for by the last plan (our own write echoed back, or not this plane's)? */
+  readonly expects?: (event: KernelEvent) => boolean;
 }
 
 /**
@@ -66,9 +81,14 @@ export const DEFAULT_RESYNC_MS = 10 * 60_000;
 export const RESYNC_JITTER = 0.1;
 
 /**
- * Level-triggered reconciliation: every pass plans from the full current inputs and diffs against
+ * Level-triggered reconciliation: a full pass plans from the full current inputs and diffs against
  * what the kernel really holds, so a lost event, a restart or someone else's edit all converge
  * the same way. At most one pass runs at a time; triggers during a pass cause exactly one more.
+ *
+ * A pass asked for by lease changes alone takes the fast path (planChanges): the operations the
+ * change implies, without reading the kernel, as long as the last pass left the kernel exactly as
+ * planned. Anything else (start, resync, a failed operation, a kernel change the last plan does
+ * not account for, a monitor restart) makes the next pass a full one.
  *
  * Events: `reconciled` (ReconcileResult), `failed` (Error).
  */
@@ -84,6 +104,8 @@ export class Reconciler extends EventEmitter {
   private passes = 0;
   private readonly backoff: PeerBackoff;
   private programming = 0;
+  /** The kernel holds what the last plan says, as far as we know: the fast path may build on it. */
+  private asPlanned = false;
 
   constructor(private readonly options: ReconcilerOptions) {
     super();
@@ -132,6 +154,17 @@ export class Reconciler extends EventEmitter {
     return this.programming;
   }
 
+  /**
+   * Kernel changes seen by the monitor: a pass is due only for one the last plan does not account
+   * for. Our own writes come back this way too, and re-reading 10000 peers' tables to find them
+   * in place is what made every change cost a second full pass.
+   */
+  kernelChanged(events: readonly KernelEvent[]): void {
+    const expects = this.options.expects;
+    if (this.asPlanned && expects && events.every(expects)) return;
+    this.trigger('kernel changed');
+  }
+
   trigger(reason: string): void {
     if (this.stopped) return;
     this.pendingReasons.add(reason);
@@ -157,6 +190,7 @@ export class Reconciler extends EventEmitter {
         if (result) this.emit('reconciled', result);
         if (result && result.failed > 0) this.retrySoon();
       } catch (err) {
+        this.asPlanned = false;
         this.options.logger.error('reconcile failed; will retry', { error: errorMessage(err) });
         this.emit('failed', err instanceof Error ? err : new Error(String(err)));
         this.retrySoon();
@@ -174,52 +208,83 @@ export class Reconciler extends EventEmitter {
     const reasons = [...this.pendingReasons];
     this.pendingReasons.clear();
     const started = performance.now();
+    const change = this.fastPathAllowed(reasons) ? this.options.planChanges!() : undefined;
+    if (change) {
+      this.reportSkipped(change.skipped);
+      const planned = performance.now();
+      const applied = await this.apply(change.plan, change.peers, { plan: planned - started });
+      if (applied.failures.length > 0) this.asPlanned = false;
+      this.passes++;
+      return this.result(applied, started, change.peers, change.skipped.length, reasons, true);
+    }
     const planned = this.options.plan();
-    if (!planned) return undefined;
+    if (!planned) {
+      this.asPlanned = false;
+      return undefined;
+    }
     const { desired, peers } = planned;
+    this.asPlanned = true;
     this.reportSkipped(desired.skipped);
     const plannedAt = performance.now();
     const actual = await this.options.kernel.read(desired.device?.name, this.options.scope.useNexthops, desired.wireguard?.map((w) => w.name));
     const read = performance.now();
     const plan = diffKernelState(desired, actual, this.options.scope);
     const diffed = performance.now();
-    let applied = 0;
-    let failures: ApplyResult['failures'] = [];
-    if (!planIsEmpty(plan)) {
-      const result = await this.options.kernel.apply(plan);
-      const done = performance.now();
-      applied = result.applied;
-      failures = result.failures;
-      const failed = failures.length;
-      for (const notice of result.notices ?? []) this.options.logger.warn(notice);
-      for (const failure of result.failures.slice(0, 10)) {
-        this.options.logger.warn('kernel operation failed', { command: failure.command, error: failure.error });
-      }
-      this.options.logger.info('kernel state reconciled', {
-        device: plan.device.length,
-        fdb: plan.fdb.length,
-        ...(plan.wireguard ? { wireguard: plan.wireguard.filter((w) => w.create || w.config || w.link.length > 0).length } : {}),
-        ip: plan.ip.length,
-        failed,
-        peers,
-        ms: {
-          plan: Math.round(plannedAt - started),
-          read: Math.round(read - plannedAt),
-          diff: Math.round(diffed - read),
-          apply: Math.round(done - diffed),
-        },
-      });
-    }
-    this.backoff.afterPass(failures);
+    const applied = await this.apply(plan, peers, { plan: plannedAt - started, read: read - plannedAt, diff: diffed - read });
+    if (applied.failures.length > 0) this.asPlanned = false;
+    this.backoff.afterPass(applied.failures);
     this.passes++;
+    return this.result(applied, started, peers, desired.skipped.length, reasons, false);
+  }
+
+  /**
+   * Only lease changes, onto a kernel known to hold the last plan, with no peer under backoff
+   * (whose failures a full pass must count against it).
+   */
+  private fastPathAllowed(reasons: readonly string[]): boolean {
+    return this.asPlanned && this.options.planChanges !== undefined && reasons.every((r) => r === LEASES_CHANGED) && this.backoff.idle();
+  }
+
+  private async apply(plan: KernelPlan, peers: number, ms: Record<string, number>): Promise<ApplyResult> {
+    if (planIsEmpty(plan)) return { applied: 0, failures: [] };
+    const started = performance.now();
+    const result = await this.options.kernel.apply(plan);
+    const failures = result.failures;
+    for (const notice of result.notices ?? []) this.options.logger.warn(notice);
+    for (const failure of failures.slice(0, 10)) {
+      this.options.logger.warn('kernel operation failed', { command: failure.command, error: failure.error });
+    }
+    const timings: Record<string, number> = {};
+    for (const [phase, value] of Object.entries({ ...ms, apply: performance.now() - started })) timings[phase] = Math.round(value);
+    this.options.logger.info('kernel state reconciled', {
+      device: plan.device.length,
+      fdb: plan.fdb.length,
+      ...(plan.wireguard ? { wireguard: plan.wireguard.filter((w) => w.create || w.config || w.link.length > 0).length } : {}),
+      ip: plan.ip.length,
+      failed: failures.length,
+      peers,
+      ms: timings,
+    });
+    return result;
+  }
+
+  private result(
+    { applied, failures }: ApplyResult,
+    started: number,
+    peers: number,
+    skipped: number,
+    reasons: readonly string[],
+    incremental: boolean,
+  ): ReconcileResult {
     return {
       applied,
       failed: failures.length,
       durationMs: performance.now() - started,
       peers,
       heldBack: this.backoff.heldCount(),
-      skipped: desired.skipped.length,
+      skipped,
       reasons,
+      incremental,
     };
   }
 

@@ -60,6 +60,7 @@ export interface BackendRuntime {
   /** What the log says about this host's side, once at start. */
   readonly summary: Record<string, unknown>;
   plan(ownSubnet: Ipv4Subnet, peers: readonly PeerLease<PeerData>[]): DesiredState;
+  readonly groupOf?: PeerGrouping;
   /** The IPv6 plane, when the environment asked for one. */
   readonly ipv6?: Ipv6Runtime;
   /** Backend-specific checks of peers beyond their routes (which status checks for every backend). */
@@ -77,6 +78,21 @@ export interface Ipv6Runtime {
   readonly leaseData: unknown;
   readonly summary: Record<string, unknown>;
   plan(ownSubnet: Ipv6Subnet, peers: readonly PeerLease<PeerData>[]): DesiredState;
+  readonly groupOf?: PeerGrouping;
+}
+
+/**
+ * What lets a change be planned for the peers it touches alone (see DesiredIndex): peers whose
+ * entries depend on each other share a group, and plan() over whole groups gives exactly their
+ * part of plan() over every peer. vxlan groups by VtepMAC (one MAC, one FDB destination); host-gw
+ * peers stand alone. A backend without it (wireguard: one device configuration holding every
+ * peer) is planned as a whole on every change.
+ */
+export type PeerGrouping = (peer: PeerLease<PeerData>) => string;
+
+/** The group of a peer that depends on no other. */
+export function ownGroup(peer: PeerLease<PeerData>): string {
+  return `key ${peer.key}`;
 }
 
 /** A runtime together with its type, MTU and peer-data check: what the agent holds. */

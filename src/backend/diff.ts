@@ -185,3 +185,28 @@ export function diffKernelState(desired: DesiredState, actual: ActualState, scop
   }
   return { device, fdb, ip, ...(wireguard ? { wireguard } : {}) };
 }
+
+/**
+ * The kernel as `desired` leaves it once fully applied: what a pass that succeeded wrote. The
+ * fast path diffs against it instead of reading the kernel back (see DesiredIndex).
+ */
+export function convergedState(desired: DesiredState, useNexthops: boolean): ActualState {
+  const device = desired.device;
+  const routes: KernelRoute[] = [];
+  const nexthops: KernelNexthop[] = [];
+  for (const r of desired.routes) {
+    if (useNexthops) {
+      routes.push({ dst: r.dst, dev: r.dev, onlink: r.onlink, nhid: r.nexthopId });
+      nexthops.push({ id: r.nexthopId, gateway: r.gateway, dev: r.dev, onlink: r.onlink });
+    } else {
+      routes.push({ dst: r.dst, gateway: r.gateway, dev: r.dev, onlink: r.onlink });
+    }
+  }
+  return {
+    ...(device ? { device: { ...device, kind: 'vxlan', up: true, addresses: [device.address] } } : {}),
+    routes,
+    nexthops,
+    neighs: desired.neighs.map((n) => ({ dst: n.dst, lladdr: n.lladdr, permanent: true })),
+    fdb: desired.fdb.map((f) => ({ mac: f.mac, dst: f.dst, permanent: true })),
+  };
+}

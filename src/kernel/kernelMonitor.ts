@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
 import { type LineStream, streamLines } from './exec.js';
+import { type KernelEvent, parseKernelEvent } from './kernelEvents.js';
 import { WEFT_ROUTE_PROTOCOL } from './kernelState.js';
 
 export interface KernelMonitorOptions {
@@ -10,7 +11,8 @@ export interface KernelMonitorOptions {
   /** Also watch nexthop objects (only where the kernel has them: `ip monitor` rejects the group otherwise). */
   readonly nexthops: boolean;
   readonly logger: Logger;
-  readonly onChange: (line: string) => void;
+  /** The relevant lines of one chunk of monitor output, read as events. */
+  readonly onEvents: (events: readonly KernelEvent[]) => void;
   /** A monitor came back after exiting: whatever changed while it was gone went unannounced. */
   readonly onRestart?: () => void;
 }
@@ -66,10 +68,11 @@ export class KernelMonitor {
   private spawn(argv: [string, ...string[]]): void {
     if (this.stopped) return;
     // One notification per chunk: our own batch of 30000 changes echoes back as thousands of
-    // lines, and the reconciler only needs to hear "something changed" once.
+    // lines, which the reconciler checks against what it wrote in one go.
     const child = streamLines(argv, (lines) => {
-      const relevant = lines.find((line) => this.interesting(line));
-      if (relevant !== undefined) this.options.onChange(relevant);
+      const events: KernelEvent[] = [];
+      for (const line of lines) if (this.interesting(line)) events.push(parseKernelEvent(line));
+      if (events.length > 0) this.options.onEvents(events);
     });
     this.children.add(child);
     void child.exited.then(() => {

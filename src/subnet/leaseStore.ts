@@ -21,6 +21,8 @@ export class LeaseStore {
   private readonly live = new Map<string, StoredLease>();
   private readonly tombstones = new Map<string, number>();
   private generation = 0;
+  /** Keys whose value appeared, changed or went away since takeTouched() last ran. */
+  private touched = new Set<string>();
 
   /** Applies watch events in order; returns true when anything changed. */
   apply(events: readonly LeaseEvent[]): boolean {
@@ -32,9 +34,15 @@ export class LeaseStore {
         const previous = this.live.get(event.key);
         this.tombstones.delete(event.key);
         this.live.set(event.key, { key: event.key, value: event.value, revision: event.revision, created: event.created ?? event.revision });
-        if (previous?.value !== event.value) changed = true;
+        if (previous?.value !== event.value) {
+          changed = true;
+          this.touch(event.key);
+        }
       } else {
-        if (this.live.delete(event.key)) changed = true;
+        if (this.live.delete(event.key)) {
+          changed = true;
+          this.touch(event.key);
+        }
         this.tombstones.set(event.key, event.revision);
       }
     }
@@ -53,6 +61,7 @@ export class LeaseStore {
     for (const [key, current] of this.live) {
       if (!listed.has(key) && current.revision <= listRevision) {
         this.live.delete(key);
+        this.touch(key);
         changed = true;
       }
     }
@@ -61,7 +70,10 @@ export class LeaseStore {
       const previous = this.live.get(lease.key);
       this.tombstones.delete(lease.key);
       this.live.set(lease.key, lease);
-      if (previous?.value !== lease.value) changed = true;
+      if (previous?.value !== lease.value) {
+        changed = true;
+        this.touch(lease.key);
+      }
     }
     for (const [key, revision] of this.tombstones) {
       if (revision <= listRevision) this.tombstones.delete(key);
@@ -75,6 +87,7 @@ export class LeaseStore {
    * revisions remembered from the old one say nothing about the new one's, so none is kept.
    */
   rebase(listing: readonly StoredLease[], listRevision: number): void {
+    for (const key of this.live.keys()) this.touch(key);
     this.live.clear();
     this.tombstones.clear();
     this.generation++;
@@ -96,6 +109,20 @@ export class LeaseStore {
   /** Increases on every change; lets consumers cache derived views cheaply. */
   get version(): number {
     return this.generation;
+  }
+
+  /**
+   * The keys touched since the last call, for the one consumer that keeps a view of the store
+   * up to date by key (PeerSet), so that a change costs work for that key, not for every key.
+   */
+  takeTouched(): Set<string> {
+    const touched = this.touched;
+    this.touched = new Set();
+    return touched;
+  }
+
+  private touch(key: string): void {
+    this.touched.add(key);
   }
 
   private revisionOf(key: string): number {

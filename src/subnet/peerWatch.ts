@@ -3,7 +3,7 @@ import type { Logger } from 'winston';
 import type { LeaseValidationContext, PeerLease } from './lease.js';
 import { LeaseStore } from './leaseStore.js';
 import type { ManagerLifecycle } from './lifecycle.js';
-import { type InvalidLeaseListener, type LeaseValidator, PeerSet } from './peerSet.js';
+import { type InvalidLeaseListener, type LeaseValidator, type PeerChangeCursor, PeerSet } from './peerSet.js';
 import type { OwnLease, SubnetLease, SubnetLeaseEvents } from './subnetManager.js';
 
 /**
@@ -35,6 +35,14 @@ export abstract class PeerWatch<D> extends EventEmitter<SubnetLeaseEvents> imple
 
   peers(): readonly PeerLease<D>[] {
     return this.peerSet.peers();
+  }
+
+  peer(key: string): PeerLease<D> | undefined {
+    return this.peerSet.get(key);
+  }
+
+  peerChanges(): PeerChangeCursor {
+    return this.peerSet.changes();
   }
 
   lastContact(): number {

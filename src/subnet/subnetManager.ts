@@ -3,6 +3,7 @@ import type { BackendSelection, NetworkConfig } from '../config/networkConfig.js
 import type { Ipv4Subnet } from '../net/ipv4.js';
 import type { Ipv6Subnet } from '../net/ipv6.js';
 import type { LeaseAttrs, PeerDataDecoder, PeerLease } from './lease.js';
+import type { PeerChangeCursor } from './peerSet.js';
 
 /** This host's lease as the datastore holds it. */
 export interface OwnLease {
@@ -71,6 +72,10 @@ export interface SubnetLease<D> extends EventEmitter<SubnetLeaseEvents> {
   /** False while the datastore does not hold our lease (e.g. being re-created after an etcd reset): readiness says so. */
   ownLeaseHeld(): boolean;
   peers(): readonly PeerLease<D>[];
+  /** The accepted peer under a lease key, if any. */
+  peer(key: string): PeerLease<D> | undefined;
+  /** A consumer's own record of which peers changed, so it can act on those alone (see PeerSet). */
+  peerChanges(): PeerChangeCursor;
   /** Begins the peer watch, periodic relist and lease renewal. */
   start(): Promise<void>;
   /**

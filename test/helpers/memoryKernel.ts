@@ -533,9 +533,10 @@ export class MemoryKernel implements KernelPort {
     return () => {
       this.existingLink(dev);
       if (verb === 'del') {
-        const before = this.fdb.length;
+        // As Linux does: an unknown MAC is refused, but a known MAC without that remote is a
+        // no-op that succeeds (so deleting a remote that a replace just rewrote is harmless).
+        if (!this.fdb.some((f) => f.dev === dev && f.mac === mac)) throw new KernelRefusal('RTNETLINK answers: No such file or directory');
         this.fdb = this.fdb.filter((f) => !(f.dev === dev && f.mac === mac && f.dst === dst));
-        if (this.fdb.length === before) throw new KernelRefusal('RTNETLINK answers: No such file or directory');
         return;
       }
       // A vxlan device's replace rewrites the MAC's first remote and leaves any appended ones.

@@ -7,6 +7,12 @@ import { type ReconcileResult, Reconciler } from '../../src/agent/reconciler.js'
 import { serializeLeaseAttrs, validatePeerLease } from '../../src/subnet/lease.js';
 import { MemoryKernel, UnparsableBatchLine } from '../helpers/memoryKernel.js';
 import { failingPeers } from '../../src/agent/peerBackoff.js';
+import { DesiredIndex } from '../../src/backend/desiredIndex.js';
+import { groupByVtepMac } from '../../src/backend/vxlan/macConflicts.js';
+import type { PeerData } from '../../src/backend/registry.js';
+import type { PeerLease } from '../../src/subnet/lease.js';
+import { parseKernelEvent } from '../../src/kernel/kernelEvents.js';
+import { accountedFor } from '../../src/agent/kernelEcho.js';
 
 function cidr(text: string): Ipv4Subnet {
   const parsed = parseIpv4Cidr(text);
@@ -517,6 +523,117 @@ describe('per-peer backoff', () => {
     await advance(DEBOUNCE_MS);
     expect(h.results.at(-1)).toMatchObject({ failed: 0, heldBack: 0 });
     expect(routed(h)).toEqual(['10.5.2.0/24', '10.5.3.0/24']);
+  });
+});
+
+describe('the fast path', () => {
+  interface FastHarness extends Harness {
+    /** Changes the peers as a datastore would: the new set, and the keys that changed. */
+    setPeers(numbers: readonly number[]): void;
+  }
+
+  /** The agent's wiring (planes.ts) over a DesiredIndex, with the changed keys handed over by hand. */
+  function fastHarness(numbers: readonly number[]): FastHarness {
+    const kernel = new MemoryKernel([{ name: 'eth0', addresses: ['192.168.1.10/24'], mtu: 1500 }]);
+    let input = planInput({ type: 'vxlan', peers: numbers });
+    let changed = new Map<string, PeerLease<PeerData> | undefined>();
+    const index = new DesiredIndex({ plan: (peers) => planKernelState({ ...input, peers }), groupOf: groupByVtepMac, counts: () => true });
+    const scope = { network: cidr(NETWORK), extLink: 'eth0', useNexthops: true };
+    const h: FastHarness = {
+      kernel,
+      input,
+      results: [],
+      errors: [],
+      reconciler: new Reconciler({
+        kernel,
+        plan: () => {
+          changed = new Map();
+          const desired = index.rebuild(h.reconciler.admitPeers(input.peers));
+          return { desired, peers: index.peerCount };
+        },
+        planChanges: () => {
+          const step = index.update(changed, scope);
+          changed = new Map();
+          return step;
+        },
+        expects: (event) => accountedFor(event, index, { family: 'ipv4', deviceName: 'flannel.1', useNexthops: true }),
+        scope,
+        logger: silentLogger(),
+        debounceMs: DEBOUNCE_MS,
+        resyncMs: RESYNC_MS,
+      }),
+      setPeers(next) {
+        const before = new Map(input.peers.map((p) => [p.key, p]));
+        input = planInput({ type: 'vxlan', peers: next });
+        for (const peer of input.peers) if (JSON.stringify(before.get(peer.key)) !== JSON.stringify(peer)) changed.set(peer.key, peer);
+        for (const key of before.keys()) if (!input.peers.some((p) => p.key === key)) changed.set(key, undefined);
+      },
+    };
+    h.reconciler.on('reconciled', (result: ReconcileResult) => h.results.push(result));
+    h.reconciler.on('failed', (err: Error) => h.errors.push(err));
+    harnesses.push(h);
+    return h;
+  }
+
+  /** The kernel a full plan of these peers leaves, from an empty kernel. */
+  async function fullPlanKernel(numbers: readonly number[]): Promise<ReturnType<MemoryKernel['view']>> {
+    const h = harness(planInput({ type: 'vxlan', peers: numbers }), true);
+    await converged(h);
+    return h.kernel.view('flannel.1');
+  }
+
+  it('programs a lease change without reading the kernel, to the state a full pass reaches', async () => {
+    const h = fastHarness([2, 3, 4]);
+    await converged(h);
+    const reads = h.kernel.reads;
+    h.setPeers([3, 4, 5]);
+    h.reconciler.trigger('leases changed');
+    await advance(DEBOUNCE_MS);
+    expect(h.results.at(-1)).toMatchObject({ incremental: true, failed: 0, peers: 3, reasons: ['leases changed'] });
+    expect(h.kernel.reads).toBe(reads);
+    expect(h.kernel.view('flannel.1')).toEqual(await fullPlanKernel([3, 4, 5]));
+  });
+
+  it('ignores the echo of its own writes, and repairs with a full pass what the plan does not account for', async () => {
+    const h = fastHarness([2, 3]);
+    await converged(h);
+    h.reconciler.kernelChanged([parseKernelEvent('10.5.3.0/24 nhid 168100608 via 10.5.3.0 dev flannel.1 proto 87 onlink ')]);
+    await advance(DEBOUNCE_MS);
+    expect(h.results).toHaveLength(1);
+
+    h.kernel.change('route del 10.5.3.0/24 proto 87');
+    h.reconciler.kernelChanged([parseKernelEvent('Deleted 10.5.3.0/24 nhid 168100608 via 10.5.3.0 dev flannel.1 proto 87 onlink ')]);
+    await advance(DEBOUNCE_MS);
+    expect(h.results.at(-1)).toMatchObject({ incremental: false, reasons: ['kernel changed'], applied: 1 });
+    expect(h.kernel.view('flannel.1')).toEqual(await fullPlanKernel([2, 3]));
+  });
+
+  it('makes the pass after a failed operation a full one, which finds and fixes what failed', async () => {
+    const h = fastHarness([2]);
+    await converged(h);
+    h.kernel.refuseLinesNextApply((line) => line.startsWith('route replace 10.5.3.0/24'));
+    h.setPeers([2, 3]);
+    h.reconciler.trigger('leases changed');
+    await advance(DEBOUNCE_MS);
+    expect(h.results.at(-1)).toMatchObject({ incremental: true, failed: 1 });
+    // Even a lease change now needs the kernel read: the last plan is not what it holds.
+    const reads = h.kernel.reads;
+    h.reconciler.trigger('leases changed');
+    await advance(DEBOUNCE_MS);
+    expect(h.results.at(-1)).toMatchObject({ incremental: false, failed: 0, applied: 1 });
+    expect(h.kernel.reads).toBe(reads + 1);
+    expect(h.kernel.view('flannel.1')).toEqual(await fullPlanKernel([2, 3]));
+  });
+
+  it('reads the kernel for every other reason: start, resync, a kernel change', async () => {
+    const h = fastHarness([2]);
+    await converged(h);
+    h.setPeers([2, 3]);
+    h.reconciler.trigger('leases changed');
+    h.reconciler.trigger('resync');
+    await advance(DEBOUNCE_MS);
+    expect(h.results.at(-1)).toMatchObject({ incremental: false, reasons: ['leases changed', 'resync'] });
+    expect(h.kernel.view('flannel.1')).toEqual(await fullPlanKernel([2, 3]));
   });
 });
 

@@ -1,4 +1,4 @@
-import type { BackendDefinition } from '../backend.js';
+import { type BackendDefinition, ownGroup } from '../backend.js';
 import { type HostGwBackendConfig, parseHostGwConfig } from './config.js';
 import { planHostGw } from './plan.js';
 import { planHostGwIpv6 } from './planIpv6.js';
@@ -22,8 +22,11 @@ export const hostGwBackend: BackendDefinition<HostGwBackendConfig, HostGwPeerDat
       leaseData: null,
       summary: {},
       plan: (_ownSubnet, peers) => planHostGw(env.extLink, peers),
+      groupOf: ownGroup,
       ...(env.ipv6
-        ? { ipv6: { deviceName: undefined, leaseData: null, summary: {}, plan: (_ownSubnet, peers) => planHostGwIpv6(env.extLink, peers) } }
+        ? {
+            ipv6: { deviceName: undefined, leaseData: null, summary: {}, plan: (_ownSubnet, peers) => planHostGwIpv6(env.extLink, peers), groupOf: ownGroup },
+          }
         : {}),
       peerChecker: () => () => ({ problems: [] }),
       deviceProblems: () => [],

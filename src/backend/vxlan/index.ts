@@ -2,6 +2,7 @@ import type { BackendDefinition } from '../backend.js';
 import type { BackendEnvironment, Ipv6Runtime } from '../backend.js';
 import { type VxlanBackendConfig, parseVxlanConfig, vxlanDeviceName, vxlanIpv6DeviceName, vxlanPodMtu } from './config.js';
 import { type VxlanPeerData, decodeVxlanPeerData, vxlanLeaseData } from './leaseData.js';
+import { groupByIpv6VtepMac, groupByVtepMac } from './macConflicts.js';
 import { planVxlan } from './plan.js';
 import { planVxlanIpv6 } from './planIpv6.js';
 import { vxlanPeerChecker, vxlanDeviceProblems } from './status.js';
@@ -24,6 +25,7 @@ export const vxlanBackend: BackendDefinition<VxlanBackendConfig, VxlanPeerData> 
       statusColumn: 'VTEP MAC',
       summary: { device: deviceName, vtepMac },
       plan: (ownSubnet, peers) => planVxlan({ config, extLink: env.extLink, vtepMac, ownSubnet, peers }),
+      groupOf: groupByVtepMac,
       peerChecker: vxlanPeerChecker,
       deviceProblems: vxlanDeviceProblems,
     };
@@ -45,5 +47,6 @@ async function activateIpv6(config: VxlanBackendConfig, env: BackendEnvironment)
     leaseData: vxlanLeaseData(config, vtepMac),
     summary: { ipv6Device: deviceName, ipv6VtepMac: vtepMac },
     plan: (ownSubnet, peers) => planVxlanIpv6({ config, extLink: env.extLink, vtepMac, ownSubnet, peers }),
+    groupOf: groupByIpv6VtepMac,
   };
 }

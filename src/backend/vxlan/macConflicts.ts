@@ -1,3 +1,7 @@
+import type { PeerLease } from '../../subnet/lease.js';
+import { type PeerGrouping, ownGroup } from '../backend.js';
+import type { PeerData } from '../registry.js';
+
 /** What the rule needs of a peer: its lease identity, where it is, and when its lease was created. */
 export interface MacClaim {
   readonly key: string;
@@ -30,3 +34,13 @@ function newer(a: MacClaim, b: MacClaim): boolean {
   if (ca !== cb) return ca > cb;
   return a.subnet.address < b.subnet.address;
 }
+
+/**
+ * Peers claiming one VtepMAC depend on each other (the rule above picks one of them), so they are
+ * planned together; a peer without vxlan data depends on no other.
+ */
+export const groupByVtepMac: PeerGrouping = (peer) => (peer.data.backend === 'vxlan' ? `mac ${peer.data.vtepMac}` : ownGroup(peer));
+
+/** The same over the IPv6 VtepMAC, for flannel-v6.<VNI>. */
+export const groupByIpv6VtepMac: PeerGrouping = (peer: PeerLease<PeerData>) =>
+  peer.ipv6?.data.backend === 'vxlan' ? `mac ${peer.ipv6.data.vtepMac}` : ownGroup(peer);
