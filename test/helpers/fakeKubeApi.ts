@@ -39,6 +39,8 @@ interface WatchEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
   readonly object: JsonObject;
   readonly rv: number;
+  /** The event as one line of a watch stream. */
+  readonly line: string;
 }
 
 interface OpenWatch {
@@ -60,6 +62,13 @@ type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch' | 'delete';
  */
 export class FakeKubeApi {
   private readonly nodes = new Map<string, JsonObject>();
+  /**
+   * Each stored node's JSON, made once when it is stored: stored objects are never changed in
+   * place. kube-apiserver's watch cache likewise serializes an object once for every reader; without
+   * this the fake spent more time encoding a 5000-node list than the agent spent reading it, and
+   * the bench measured the fake (docs/benchmarks.md, "Cost at scale").
+   */
+  private readonly nodeJson = new Map<string, string>();
   /** Pods by "namespace/name": only what Flannel's node-name lookup reads (spec.nodeName). */
   private readonly pods = new Map<string, JsonObject>();
   private rv = 1;
@@ -337,7 +346,10 @@ export class FakeKubeApi {
     const more = limit > 0 && names.length > limit;
     const metadata: JsonObject = { resourceVersion: String(this.rv) };
     if (more) metadata['continue'] = Buffer.from(JSON.stringify({ rv: this.rv, after: page[page.length - 1] })).toString('base64');
-    this.sendJson(res, 200, { apiVersion: 'v1', kind: 'NodeList', metadata, items: page.map((n) => this.nodes.get(n)!) });
+    // As kube-apiserver writes it: metadata ahead of items.
+    const text = `{"apiVersion":"v1","kind":"NodeList","metadata":${JSON.stringify(metadata)},"items":[${page.map((n) => this.nodeJson.get(n)!).join(',')}]}`;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   private watch(params: URLSearchParams, res: ServerResponse): void {
@@ -365,9 +377,9 @@ export class FakeKubeApi {
     }
     const matches = (object: JsonObject): boolean => fieldName === undefined || nameOf(object) === fieldName;
     if (from === '' || from === '0') {
-      for (const node of this.nodes.values()) if (matches(node)) send('ADDED', node);
+      for (const [name, node] of this.nodes) if (matches(node)) res.write(`{"type":"ADDED","object":${this.nodeJson.get(name)!}}\n`);
     } else {
-      for (const event of this.history) if (event.rv > fromRv && matches(event.object)) send(event.type, event.object);
+      for (const event of this.history) if (event.rv > fromRv && matches(event.object)) res.write(event.line);
     }
     const watch: OpenWatch = { res, ...(fieldName !== undefined ? { fieldName } : {}), timers: [] };
     this.watches.add(watch);
@@ -488,18 +500,21 @@ export class FakeKubeApi {
     const rv = ++this.rv;
     (object['metadata'] as JsonObject)['resourceVersion'] = String(rv);
     const name = nameOf(object)!;
+    const json = JSON.stringify(object);
     this.nodes.set(name, object);
-    this.publish({ type, object, rv });
+    this.nodeJson.set(name, json);
+    this.publish({ type, object, rv, line: `{"type":"${type}","object":${json}}\n` });
     return structuredClone(object);
   }
 
   private remove(object: JsonObject): JsonObject {
     const name = nameOf(object)!;
     this.nodes.delete(name);
+    this.nodeJson.delete(name);
     const rv = ++this.rv;
     const tombstone = structuredClone(object);
     (tombstone['metadata'] as JsonObject)['resourceVersion'] = String(rv);
-    this.publish({ type: 'DELETED', object: tombstone, rv });
+    this.publish({ type: 'DELETED', object: tombstone, rv, line: `${JSON.stringify({ type: 'DELETED', object: tombstone })}\n` });
     return tombstone;
   }
 
@@ -510,9 +525,8 @@ export class FakeKubeApi {
       this.history.splice(0, this.history.length - limit);
       this.oldestResumable = this.history[0]!.rv - 1;
     }
-    const line = `${JSON.stringify({ type: event.type, object: event.object })}\n`;
     for (const watch of this.watches) {
-      if (watch.fieldName === undefined || watch.fieldName === nameOf(event.object)) watch.res.write(line);
+      if (watch.fieldName === undefined || watch.fieldName === nameOf(event.object)) watch.res.write(event.line);
     }
   }
 
