@@ -246,7 +246,7 @@ export class Reconciler extends EventEmitter {
     return this.asPlanned && reasons.every((r) => r === LEASES_CHANGED) && this.backoff.idle();
   }
 
-  private async apply(plan: KernelPlan, peers: number, pass: 'fast' | 'full', ms: Record<string, number>): Promise<ApplyResult> {
+  private async apply(plan: KernelPlan, peers: number, kind: 'fast' | 'full', ms: Record<string, number>): Promise<ApplyResult> {
     if (planIsEmpty(plan)) return { applied: 0, failures: [] };
     const started = performance.now();
     const result = await this.options.kernel.apply(plan);
@@ -258,7 +258,7 @@ export class Reconciler extends EventEmitter {
     const timings: Record<string, number> = {};
     for (const [phase, value] of Object.entries({ ...ms, apply: performance.now() - started })) timings[phase] = Math.round(value);
     this.options.logger.info('kernel state reconciled', {
-      pass,
+      kind,
       device: plan.device.length,
       fdb: plan.fdb.length,
       ...(plan.wireguard ? { wireguard: plan.wireguard.filter((w) => w.create || w.config || w.link.length > 0).length } : {}),
