@@ -161,17 +161,19 @@ function peerRouteCount(agentPid: number): number {
  * costs nothing while waiting (re-reading /proc/net/route with 10000 routes every millisecond
  * competed with the agent for the CPU and added to what it measured).
  */
-async function watchRouteAdded(ns: string, dst: string): Promise<{ added: Promise<number>; stop: () => void }> {
+async function watchRouteAdded(ns: string, dst: string, timeoutMs = 10_000): Promise<{ added: Promise<number>; stop: () => void }> {
   const monitor = spawn('ip', ['-n', ns, 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let partial = '';
+  let timer: NodeJS.Timeout | undefined;
   const added = new Promise<number>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no route to ${dst} within ${timeoutMs} ms`)), timeoutMs);
     monitor.stdout.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split('\n');
       partial = lines.pop() ?? '';
       if (lines.some((line) => line.startsWith(`${dst} `))) resolve(performance.now());
     });
     monitor.on('exit', () => reject(new Error(`ip monitor for ${dst} exited`)));
-  });
+  }).finally(() => clearTimeout(timer));
   added.catch(() => undefined);
   await new Promise((resolve) => monitor.once('spawn', resolve));
   // Give the monitor time to subscribe before anything it must see can happen.
@@ -393,12 +395,15 @@ async function kubeAtScale(peers: number): Promise<void> {
         if (rate === 100) {
           // New nodes while the stream flows, one at a time: create → its route in the kernel.
           for (let k = 0; k < newNodeAdds; k++) {
-            const routed = peerRouteCount(pid);
             const index = peers + r * newNodeAdds + k;
-            const createdAt = performance.now();
-            createPeerNode(api, `new-${index}`, index);
-            await waitUntil(() => peerRouteCount(pid) > routed, 10_000, 2);
-            newNode.push(performance.now() - createdAt);
+            const watch = await watchRouteAdded(host.ns, peerSubnet(index).replace('-', '/'));
+            try {
+              const createdAt = performance.now();
+              createPeerNode(api, `new-${index}`, index);
+              newNode.push((await watch.added) - createdAt);
+            } finally {
+              watch.stop();
+            }
             await sleep(streamSeconds * 1000 / newNodeAdds / 2);
           }
         }
@@ -513,8 +518,7 @@ async function oneLeaseAdded(): Promise<void> {
           try {
             const written = performance.now();
             await client.put(`${prefix}/subnets/${peerSubnet(i)}`).value(peerValue('vxlan', i));
-            const added = await Promise.race([watch.added, sleep(10_000).then(() => Promise.reject(new Error('route not added within 10 s')))]);
-            latencies.push(added - written);
+            latencies.push((await watch.added) - written);
           } finally {
             watch.stop();
           }

@@ -316,7 +316,7 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
     planeReconciler.on('reconciled', (result: ReconcileResult) => {
       // Held-back peers are valid leases too; the pass only left them out of its plan.
       metrics.peers.set({ backend: backend.type, family }, result.peers + result.heldBack);
-      metrics.reconcileDuration.observe({ family }, result.durationMs / 1000);
+      metrics.reconcileDuration.observe({ family, kind: result.incremental ? 'fast' : 'full' }, result.durationMs / 1000);
       metrics.peersNotRouted.set({ family }, result.skipped);
       metrics.kernelOperations.inc({ result: 'applied', family }, result.applied);
       metrics.kernelOperations.inc({ result: 'failed', family }, result.failed);

@@ -23,9 +23,9 @@ export class AgentMetrics {
 
   readonly reconcileDuration = new Histogram({
     name: 'weft_reconcile_duration_seconds',
-    help: 'Time of one reconcile pass: plan, read the kernel, diff, apply.',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    labelNames: ['family'] as const,
+    help: 'Time of one reconcile pass, by address family and kind: full (plan, read the kernel, diff, apply) or fast (the changed leases alone, no kernel read).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    labelNames: ['family', 'kind'] as const,
     registers: [this.registry],
   });
 

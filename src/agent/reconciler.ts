@@ -208,11 +208,12 @@ export class Reconciler extends EventEmitter {
     const reasons = [...this.pendingReasons];
     this.pendingReasons.clear();
     const started = performance.now();
-    const change = this.fastPathAllowed(reasons) ? this.options.planChanges!() : undefined;
+    const planChanges = this.options.planChanges;
+    const change = planChanges && this.fastPathAllowed(reasons) ? planChanges() : undefined;
     if (change) {
       this.reportSkipped(change.skipped);
       const planned = performance.now();
-      const applied = await this.apply(change.plan, change.peers, { plan: planned - started });
+      const applied = await this.apply(change.plan, change.peers, 'fast', { plan: planned - started });
       if (applied.failures.length > 0) this.asPlanned = false;
       this.passes++;
       return this.result(applied, started, change.peers, change.skipped.length, reasons, true);
@@ -230,7 +231,7 @@ export class Reconciler extends EventEmitter {
     const read = performance.now();
     const plan = diffKernelState(desired, actual, this.options.scope);
     const diffed = performance.now();
-    const applied = await this.apply(plan, peers, { plan: plannedAt - started, read: read - plannedAt, diff: diffed - read });
+    const applied = await this.apply(plan, peers, 'full', { plan: plannedAt - started, read: read - plannedAt, diff: diffed - read });
     if (applied.failures.length > 0) this.asPlanned = false;
     this.backoff.afterPass(applied.failures);
     this.passes++;
@@ -242,10 +243,10 @@ export class Reconciler extends EventEmitter {
    * (whose failures a full pass must count against it).
    */
   private fastPathAllowed(reasons: readonly string[]): boolean {
-    return this.asPlanned && this.options.planChanges !== undefined && reasons.every((r) => r === LEASES_CHANGED) && this.backoff.idle();
+    return this.asPlanned && reasons.every((r) => r === LEASES_CHANGED) && this.backoff.idle();
   }
 
-  private async apply(plan: KernelPlan, peers: number, ms: Record<string, number>): Promise<ApplyResult> {
+  private async apply(plan: KernelPlan, peers: number, kind: 'fast' | 'full', ms: Record<string, number>): Promise<ApplyResult> {
     if (planIsEmpty(plan)) return { applied: 0, failures: [] };
     const started = performance.now();
     const result = await this.options.kernel.apply(plan);
@@ -257,6 +258,7 @@ export class Reconciler extends EventEmitter {
     const timings: Record<string, number> = {};
     for (const [phase, value] of Object.entries({ ...ms, apply: performance.now() - started })) timings[phase] = Math.round(value);
     this.options.logger.info('kernel state reconciled', {
+      kind,
       device: plan.device.length,
       fdb: plan.fdb.length,
       ...(plan.wireguard ? { wireguard: plan.wireguard.filter((w) => w.create || w.config || w.link.length > 0).length } : {}),

@@ -49,4 +49,19 @@ describe('LeaseStore', () => {
     store.apply([{ type: 'put', key: 'a', value: 'x', revision: 2 }]);
     expect(store.version).toBe(v0 + 1);
   });
+
+  it('journals the keys whose value came, changed or went, once each, until taken', () => {
+    const store = new LeaseStore();
+    store.apply([{ type: 'put', key: 'a', value: '1', revision: 1 }, { type: 'put', key: 'b', value: '1', revision: 2 }]);
+    expect([...store.takeTouched()].sort()).toEqual(['a', 'b']);
+    // A renewal rewrites the same value: nothing a consumer must look at again.
+    store.apply([{ type: 'put', key: 'a', value: '1', revision: 3 }]);
+    expect(store.takeTouched().size).toBe(0);
+    store.apply([{ type: 'put', key: 'a', value: '2', revision: 4 }, { type: 'delete', key: 'b', revision: 5 }, { type: 'put', key: 'a', value: '3', revision: 6 }]);
+    expect([...store.takeTouched()].sort()).toEqual(['a', 'b']);
+    store.replaceAll([{ key: 'c', value: '1', revision: 7 }], 7);
+    expect([...store.takeTouched()].sort()).toEqual(['a', 'c']);
+    store.rebase([{ key: 'd', value: '1', revision: 1 }], 1);
+    expect([...store.takeTouched()].sort()).toEqual(['c', 'd']);
+  });
 });

@@ -39,8 +39,8 @@ function newer(a: MacClaim, b: MacClaim): boolean {
  * Peers claiming one VtepMAC depend on each other (the rule above picks one of them), so they are
  * planned together; a peer without vxlan data depends on no other.
  */
-export const groupByVtepMac: PeerGrouping = (peer) => (peer.data.backend === 'vxlan' ? `mac ${peer.data.vtepMac}` : ownGroup(peer));
+export const groupByVtepMac: PeerGrouping = (peer) => (peer.data.backend === 'vxlan' ? peer.data.vtepMac : ownGroup(peer));
 
 /** The same over the IPv6 VtepMAC, for flannel-v6.<VNI>. */
 export const groupByIpv6VtepMac: PeerGrouping = (peer: PeerLease<PeerData>) =>
-  peer.ipv6?.data.backend === 'vxlan' ? `mac ${peer.ipv6.data.vtepMac}` : ownGroup(peer);
+  peer.ipv6?.data.backend === 'vxlan' ? peer.ipv6.data.vtepMac : ownGroup(peer);
