@@ -205,6 +205,8 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
   private own: OwnSubnets;
   private revision = 0;
   private repairing: Promise<void> | undefined;
+  /** The newest version of this node seen while a repair ran: repaired next, so no change is skipped. */
+  private repairNext: V1Node | undefined;
 
   constructor(
     private readonly request: AcquireRequest<C, D>,
@@ -301,32 +303,39 @@ class KubeSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
    * podCIDR that changed (the node was deleted and registered again) becomes our new lease.
    */
   private async repairOwnNode(node: V1Node): Promise<void> {
-    if (this.repairing || this.lifecycle.closed) return;
-    const { config, attrs } = this.request;
-    const keys = this.parts.options.keys;
+    if (this.lifecycle.closed) return;
+    if (this.repairing) {
+      this.repairNext = node;
+      return;
+    }
     this.repairing = (async () => {
-      if (config.subnetSource === 'podCIDR') {
-        const result = ownPodCidr(node, keys, config, [], this.own.ipv6 !== undefined);
-        if (result.kind === 'ok' && !sameSubnets(result, this.own)) {
-          const describe = (s: OwnSubnets) => `${formatSubnet(s.ipv4)}${s.ipv6 ? ` ${formatIpv6Subnet(s.ipv6)}` : ''}`;
-          const next = { ipv4: result.subnet, ...(result.ipv6Subnet ? { ipv6: result.ipv6Subnet } : {}) };
-          this.logger.warn('node.spec.podCIDR changed; following it', { from: describe(this.own), to: describe(next) });
-          this.own = next;
-          this.peerSet.setContext(nodeValidationContext(this.request, this.own, this.parts.options));
-          this.emit('own-lease', this.ownLease());
-          this.emit('change');
-        }
-        await this.parts.node.publish(node, attrs);
-      } else {
-        await this.parts.node.publish(node, attrs, { [keys.subnet]: formatSubnet(this.own.ipv4) });
+      for (let next: V1Node | undefined = node; next && !this.lifecycle.closed; next = this.repairNext) {
+        this.repairNext = undefined;
+        await this.repairOnce(next).catch((err: unknown) => this.parts.reportError('repairing this node', err));
       }
-    })()
-      .catch((err: unknown) => this.parts.reportError('repairing this node', err))
-      .finally(() => (this.repairing = undefined));
+    })().finally(() => (this.repairing = undefined));
     await this.repairing;
   }
 
-
+  private async repairOnce(node: V1Node): Promise<void> {
+    const { config, attrs } = this.request;
+    const keys = this.parts.options.keys;
+    if (config.subnetSource === 'podCIDR') {
+      const result = ownPodCidr(node, keys, config, [], this.own.ipv6 !== undefined);
+      if (result.kind === 'ok' && !sameSubnets(result, this.own)) {
+        const describe = (s: OwnSubnets) => `${formatSubnet(s.ipv4)}${s.ipv6 ? ` ${formatIpv6Subnet(s.ipv6)}` : ''}`;
+        const next = { ipv4: result.subnet, ...(result.ipv6Subnet ? { ipv6: result.ipv6Subnet } : {}) };
+        this.logger.warn('node.spec.podCIDR changed; following it', { from: describe(this.own), to: describe(next) });
+        this.own = next;
+        this.peerSet.setContext(nodeValidationContext(this.request, this.own, this.parts.options));
+        this.emit('own-lease', this.ownLease());
+        this.emit('change');
+      }
+      await this.parts.node.publish(node, attrs);
+    } else {
+      await this.parts.node.publish(node, attrs, { [keys.subnet]: formatSubnet(this.own.ipv4) });
+    }
+  }
 }
 
 /** Node podCIDRs are sized by kube-controller-manager, so in that mode any length inside Network is valid. */
