@@ -5,6 +5,7 @@
 //   npm run bench -- --out FILE   write the report elsewhere
 //   npm run bench -- --only convergence,dualstack,kube,burst,one,steady,dataplane,cni --runs N
 //   npm run bench -- --only kube --kube-nodes 5000     Kubernetes mode at one size
+//   npm run bench -- --only steady --steady-seconds 120   a shorter idle window
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     only: { type: 'string' },
     'kube-nodes': { type: 'string' },
+    'steady-seconds': { type: 'string' },
   },
 });
 /** `--only convergence,burst` runs a subset while working on one figure. */
@@ -44,7 +46,7 @@ const burstSize = smoke ? 100 : 500;
 const burstExisting = smoke ? 100 : 10000;
 const oneLeaseAdds = smoke ? 5 : 20;
 const steadyPeers = smoke ? 100 : 10000;
-const steadySeconds = smoke ? 3 : 300;
+const steadySeconds = values['steady-seconds'] ? Number(values['steady-seconds']) : smoke ? 3 : 300;
 const iperfSeconds = smoke ? 1 : 5;
 const cniPods = smoke ? 10 : 100;
 
