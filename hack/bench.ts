@@ -535,6 +535,8 @@ async function steadyState(): Promise<void> {
       const minutes = (after.at - before.at) / 60_000;
       cpuPerMinute.push((after.cpuSeconds - before.cpuSeconds) / minutes);
       cpuWithChildren.push((after.cpuWithChildren - before.cpuWithChildren) / minutes);
+      // A clean stop, so an agent started with --cpu-prof in its shebang writes its profile.
+      await cluster.stopAgent(host, 'bench');
     });
   }
   const scenario = `idle, ${steadyPeers} peers, ${steadySeconds} s`;
