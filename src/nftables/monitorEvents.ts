@@ -19,7 +19,8 @@ const VERBS = new Set(['add', 'insert', 'replace', 'create', 'delete', 'destroy'
 export function parseNftMonitorLine(line: string): NftRulesetEvent | undefined {
   // nftables prints this when the kernel dropped events for a full socket buffer (ENOBUFS).
   if (line.startsWith('# ERROR')) return { kind: 'lost' };
-  const [verb, object, family, table, chain] = line.trim().split(/\s+/);
+  // Only the first five words matter; kube-proxy's rule lines can be long.
+  const [verb, object, family, table, chain] = line.trimStart().split(/\s+/, 5);
   if (!verb || !VERBS.has(verb) || !family || !table) return undefined;
   if (object === 'table') return { kind: 'table', family, table };
   if ((object === 'chain' || object === 'rule') && chain) return { kind: object, family, table, chain };
