@@ -5,6 +5,8 @@
 //   npm run bench -- --out FILE   write the report elsewhere
 //   npm run bench -- --only convergence,dualstack,kube,burst,one,steady,dataplane,cni --runs N
 //   npm run bench -- --only kube --kube-nodes 5000     Kubernetes mode at one size
+//   npm run bench -- --only steady --steady-seconds 120   a shorter idle window
+//   npm run bench -- --only steady --steady-settle 30      idle window from 30 s after programming (default 2)
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
@@ -26,6 +28,8 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     only: { type: 'string' },
     'kube-nodes': { type: 'string' },
+    'steady-seconds': { type: 'string' },
+    'steady-settle': { type: 'string' },
   },
 });
 /** `--only convergence,burst` runs a subset while working on one figure. */
@@ -47,7 +51,9 @@ const burstSettleMs = smoke ? 1000 : 15_000;
 const burstExisting = smoke ? 100 : 10000;
 const oneLeaseAdds = smoke ? 5 : 20;
 const steadyPeers = smoke ? 100 : 10000;
-const steadySeconds = smoke ? 3 : 300;
+const steadySeconds = values['steady-seconds'] ? Number(values['steady-seconds']) : smoke ? 3 : 300;
+/** Seconds between all peers programmed and the idle window: start-up's tail (passes, GC) lands here, not in the window. */
+const steadySettleSeconds = Number(values['steady-settle'] ?? 2);
 const iperfSeconds = smoke ? 1 : 5;
 const cniPods = smoke ? 10 : 100;
 
@@ -557,7 +563,7 @@ async function steadyState(): Promise<void> {
   for (let r = 0; r < runs; r++) {
     const prefix = `/bench/steady${r}`;
     await onBenchHost(prefix, 'vxlan', steadyPeers, async (cluster, host) => {
-      const pid = await programmedAgent(cluster, host, prefix, steadyPeers, 2000);
+      const pid = await programmedAgent(cluster, host, prefix, steadyPeers, steadySettleSeconds * 1000);
       const before = procStats(pid);
       const samples: number[] = [];
       for (let s = 0; s < steadySeconds; s++) {
@@ -572,9 +578,12 @@ async function steadyState(): Promise<void> {
       const minutes = (after.at - before.at) / 60_000;
       cpuPerMinute.push((after.cpuSeconds - before.cpuSeconds) / minutes);
       cpuWithChildren.push((after.cpuWithChildren - before.cpuWithChildren) / minutes);
+      // A clean stop, so an agent started with --cpu-prof in its shebang writes its profile.
+      await cluster.stopAgent(host, 'bench');
     });
   }
-  const scenario = `idle, ${steadyPeers} peers, ${steadySeconds} s`;
+  const settled = steadySettleSeconds === 2 ? '' : `, from ${steadySettleSeconds} s after programming`;
+  const scenario = `idle, ${steadyPeers} peers, ${steadySeconds} s${settled}`;
   const big = steadyPeers >= 10000;
   record({ scenario, metric: 'RSS, median of 1 s samples', values: rssMedian, unit: 'MB', ...(big ? { target: { op: 'le' as const, value: 70 } } : {}) });
   record({ scenario, metric: 'RSS at the end', values: rss, unit: 'MB' });

@@ -328,6 +328,7 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
     planeReconciler.on('failed', () => void linkGuard.check());
   }
   lease.on('own-lease', (own) => {
+    trafficRules?.recheck();
     writeEnv(options, config, backend, own, logger).catch((err: unknown) => logger.error('rewriting subnet file failed', { error: errorMessage(err) }));
   });
   lease.on('fatal', (err) => rejectFatal(err));

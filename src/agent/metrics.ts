@@ -77,7 +77,9 @@ export class AgentMetrics {
 
   constructor() {
     // prom-client samples event-loop lag every 10 ms by default: 100 wake-ups a second in an
-    // agent that is otherwise idle. 100 ms still shows a stalled loop.
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    // agent that is otherwise idle. Sampling every 100 ms still cost 0.025 CPU-s a minute on this
+    // project's machine, a quarter of the idle budget (docs/benchmarks.md); once a second costs
+    // 0.002 and still shows a stalled loop (a sample waits as long as the stall).
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1000 });
   }
 }

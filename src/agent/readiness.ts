@@ -1,6 +1,6 @@
 import type { Readiness } from './healthServer.js';
 
-/** Readiness wants a datastore answer at least this recent (etcd is probed every 5 s, the API server every 10 s). */
+/** Readiness wants a datastore answer at least this recent (etcd and the API server are probed every 10 s). */
 export const DATASTORE_STALE_MS = 20_000;
 
 /** What /readyz looks at, filled in as start-up progresses. */

@@ -4,6 +4,7 @@ import { type ChainPlan, type IptablesInput, planIptables, supersededChains } fr
 import { planIp6tables } from '../iptables/rules6.js';
 import { BlackholeRouteKeeper } from '../kernel/blackholeRoute.js';
 import { IptablesKeeper, detectIptablesTools, removeIptablesChains } from '../kernel/iptables.js';
+import { NftMonitor } from '../kernel/nftMonitor.js';
 import { NftablesKeeper } from '../kernel/nftables.js';
 import type { PeriodicSync } from '../kernel/periodicSync.js';
 import type { Ipv4Subnet } from '../net/ipv4.js';
@@ -30,13 +31,17 @@ export interface TrafficRulesOptions {
 }
 
 export interface TrafficRules {
+  /** This host's subnet changed: check every keeper now rather than at its next check. */
+  recheck(): void;
   stop(): Promise<void>;
 }
 
 /**
  * The host state beside the routes that decides where pod traffic may go: masquerade and forward
  * rules (iptables chains, or the same rules in nftables) and, with --ip-blackhole-route, a
- * blackhole route for this node's subnet. Each is kept in place by a periodic keeper. Once weft's
+ * blackhole route for this node's subnet. Each is kept in place by a keeper; the firewall keepers
+ * share one `nft monitor` when their rules live in nftables (native or iptables-nft), so they
+ * hear about changes instead of polling for them. Once weft's
  * rules are in place, the ones they replace go: Flannel's chains for this Network (a host
  * migrating from Flannel), and in nftables mode weft's own iptables chains. Removing them only
  * then means forwarding and masquerading never stop. Nothing starts once `stopping` says so.
@@ -44,7 +49,9 @@ export interface TrafficRules {
 export async function startTrafficRules(config: TrafficRulesOptions, stopping: () => boolean): Promise<TrafficRules> {
   const { options, logger } = config;
   const keepers: PeriodicSync[] = [];
-  const common = { resyncSeconds: options.iptablesResyncSeconds, logger };
+  // Started only if a keeper's rules live in nftables (below), before the keepers' first check.
+  const monitor = new NftMonitor(logger);
+  const common = { resyncSeconds: options.iptablesResyncSeconds, monitor, logger };
   const wantsRules = options.ipMasq || options.iptablesForwardRules;
   // The same rule set for both families, as Flannel writes them.
   const flags = { ipMasq: options.ipMasq, fullyRandom: !options.ipMasqFullyRandomDisable, forwardRules: options.iptablesForwardRules };
@@ -83,9 +90,14 @@ export async function startTrafficRules(config: TrafficRulesOptions, stopping: (
   if (options.ipBlackholeRoute && network) keepers.push(new BlackholeRouteKeeper({ ...common, network, ownSubnet: config.ownSubnet }));
   // A stop may have come while the iptables tools were being detected.
   const started = stopping() ? [] : keepers;
+  if (started.some((keeper) => keeper.hearsChanges)) monitor.start();
   for (const keeper of started) await keeper.start();
   return {
+    recheck() {
+      for (const keeper of started) void keeper.sync();
+    },
     async stop() {
+      monitor.stop();
       for (const keeper of started) await keeper.stop();
     },
   };

@@ -46,7 +46,8 @@ export interface BlackholeRouteKeeperOptions {
  */
 export class BlackholeRouteKeeper extends PeriodicSync {
   constructor(private readonly options: BlackholeRouteKeeperOptions) {
-    super('blackhole route', options.resyncSeconds, options.logger);
+    const resyncMs = options.resyncSeconds * 1000;
+    super({ what: 'blackhole route', periodMs: () => resyncMs, retryMs: resyncMs, logger: options.logger });
   }
 
   protected async syncOnce(): Promise<void> {

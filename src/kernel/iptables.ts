@@ -1,11 +1,16 @@
 import type { Logger } from 'winston';
 import { type ChainPlan, type ChainSelector, removeChainsInput, restoreInput, savedChainState } from '../iptables/rules.js';
+import { type NftRulesetEvent, type NftScope, eventConcerns } from '../nftables/monitorEvents.js';
 import { runCommand } from './exec.js';
-import { PeriodicSync } from './periodicSync.js';
+import { FirewallKeeper } from './firewallKeeper.js';
+import type { NftMonitor } from './nftMonitor.js';
 
 export interface IptablesTools {
   readonly save: string;
   readonly restore: string;
+  readonly family: 4 | 6;
+  /** The nft backend: its tables are nftables tables, whose changes `nft monitor` announces. */
+  readonly nft: boolean;
 }
 
 async function ruleCount(save: string): Promise<number> {
@@ -22,8 +27,11 @@ async function ruleCount(save: string): Promise<number> {
 export async function detectIptablesTools(family: 4 | 6 = 4): Promise<IptablesTools> {
   const tool = family === 6 ? 'ip6tables' : 'iptables';
   const [nft, legacy] = await Promise.all([ruleCount(`${tool}-nft-save`), ruleCount(`${tool}-legacy-save`)]);
-  if (nft < 0 && legacy < 0) return { save: `${tool}-save`, restore: `${tool}-restore` };
-  return legacy > nft ? { save: `${tool}-legacy-save`, restore: `${tool}-legacy-restore` } : { save: `${tool}-nft-save`, restore: `${tool}-nft-restore` };
+  // Neither variant's tool: a plain iptables of unknown backend, kept by polling.
+  if (nft < 0 && legacy < 0) return { save: `${tool}-save`, restore: `${tool}-restore`, family, nft: false };
+  return legacy > nft
+    ? { save: `${tool}-legacy-save`, restore: `${tool}-legacy-restore`, family, nft: false }
+    : { save: `${tool}-nft-save`, restore: `${tool}-nft-restore`, family, nft: true };
 }
 
 export interface IptablesKeeperOptions {
@@ -31,6 +39,8 @@ export interface IptablesKeeperOptions {
   /** The chains wanted now; read at every sync because our subnet can change. */
   readonly plans: () => readonly ChainPlan[];
   readonly resyncSeconds: number;
+  /** Announces ruleset changes; used when the tools are the nft backend's. */
+  readonly monitor?: NftMonitor;
   readonly logger: Logger;
   readonly onRepair?: () => void;
   /** Runs after every sync that left the chains in place. */
@@ -38,20 +48,37 @@ export interface IptablesKeeperOptions {
 }
 
 /**
- * Keeps weft's chains in place: every --iptables-resync seconds it reads iptables-save once and
- * rewrites a chain (in one iptables-restore, holding the xtables lock) only when it differs from
- * what was last written. Comparison is against iptables' own rendering of our rules, captured
- * right after writing them, so no iptables normalisation rules are re-implemented here.
+ * Keeps weft's chains in place: at each check it reads iptables-save once and rewrites a chain
+ * (in one iptables-restore, holding the xtables lock) only when it differs from what was last
+ * written. Comparison is against iptables' own rendering of our rules, captured right after
+ * writing them, so no iptables normalisation rules are re-implemented here. With the nft backend
+ * a check runs as soon as `nft monitor` announces a change to our chains or the jumps into them,
+ * and otherwise rarely; with iptables-legacy, which announces nothing, every --iptables-resync
+ * seconds.
  */
-export class IptablesKeeper extends PeriodicSync {
+export class IptablesKeeper extends FirewallKeeper {
   private readonly written = new Map<string, { fingerprint: string; saved: string[] }>();
+  /** Our chains and their parents as nftables names them, from the last check's plans. */
+  private scopes: NftScope[] = [];
 
   constructor(private readonly options: IptablesKeeperOptions) {
-    super('iptables', options.resyncSeconds, options.logger, options.onSynced);
+    super({
+      what: 'iptables',
+      resyncSeconds: options.resyncSeconds,
+      monitor: options.tools.nft ? options.monitor : undefined,
+      logger: options.logger,
+      ...(options.onSynced ? { onSynced: options.onSynced } : {}),
+    });
+  }
+
+  protected concerns(event: NftRulesetEvent): boolean {
+    return eventConcerns(event, this.scopes);
   }
 
   protected async syncOnce(): Promise<void> {
     const plans = this.options.plans();
+    const family = this.options.tools.family === 6 ? 'ip6' : 'ip';
+    this.scopes = plans.map((plan) => ({ family, table: plan.table, chains: [plan.chain, plan.parent] }));
     if (plans.length === 0) return;
     const save = (await runCommand([this.options.tools.save])).stdout;
     const stale = plans.filter((plan) => {

@@ -1,12 +1,16 @@
 import type { Logger } from 'winston';
 import { NFT_TABLE, type NftChainPlan, listedChains, nftScript } from '../nftables/rules.js';
+import { type NftRulesetEvent, eventConcerns } from '../nftables/monitorEvents.js';
 import { runCommand } from './exec.js';
-import { PeriodicSync } from './periodicSync.js';
+import { FirewallKeeper } from './firewallKeeper.js';
+import type { NftMonitor } from './nftMonitor.js';
 
 export interface NftablesKeeperOptions {
   /** The chains wanted now; read at every sync because our subnet can change. */
   readonly plans: () => readonly NftChainPlan[];
   readonly resyncSeconds: number;
+  /** Announces ruleset changes, so a change to the table is repaired at once. */
+  readonly monitor?: NftMonitor;
   readonly logger: Logger;
   readonly onRepair?: () => void;
   /** Runs after every sync that left the chains in place. */
@@ -19,17 +23,32 @@ async function listTable(): Promise<string> {
   return result.exitCode === 0 ? result.stdout : '';
 }
 
+/** The whole table is ours: any change in it is worth a check. */
+const TABLE_SCOPE = [{ family: 'ip', table: NFT_TABLE }] as const;
+
 /**
- * Keeps weft's chains in Flannel's nftables table, with the iptables keeper's guarantees: every
- * --iptables-resync seconds it lists the table once and, when a chain differs from what it last
- * wrote (flushed, edited, the table deleted), rewrites every chain in one `nft -f` transaction.
- * The comparison is against nftables' own rendering, read right after writing.
+ * Keeps weft's chains in Flannel's nftables table, with the iptables keeper's guarantees: at each
+ * check it lists the table once and, when a chain differs from what it last wrote (flushed,
+ * edited, the table deleted), rewrites every chain in one `nft -f` transaction. The comparison is
+ * against nftables' own rendering, read right after writing. A check runs as soon as `nft
+ * monitor` announces a change to the table, and otherwise rarely (every --iptables-resync seconds
+ * while the monitor is not running).
  */
-export class NftablesKeeper extends PeriodicSync {
+export class NftablesKeeper extends FirewallKeeper {
   private written: { fingerprint: string; chains: Map<string, string[]> } | undefined;
 
   constructor(private readonly options: NftablesKeeperOptions) {
-    super('nftables', options.resyncSeconds, options.logger, options.onSynced);
+    super({
+      what: 'nftables',
+      resyncSeconds: options.resyncSeconds,
+      monitor: options.monitor,
+      logger: options.logger,
+      ...(options.onSynced ? { onSynced: options.onSynced } : {}),
+    });
+  }
+
+  protected concerns(event: NftRulesetEvent): boolean {
+    return eventConcerns(event, TABLE_SCOPE);
   }
 
   protected async syncOnce(): Promise<void> {

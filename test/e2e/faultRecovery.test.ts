@@ -59,7 +59,8 @@ describeAsRoot('healing without a restart (issue #18)', () => {
     const keysBefore = await subnetKeys();
     expect(keysBefore).toHaveLength(2);
     await cluster.etcd.restartEmpty();
-    // The probe (every 5 s) notices; with no config to join yet, the agents wait and say so.
+    // The relist after the watch reconnects, or else the probe (every 10 s), notices; with no
+    // config to join yet, the agents wait and say so.
     await waitFor(async () => (await readyz(h1)) === 503 && (await readyz(h2)) === 503, 15_000, () => 'readiness never turned false');
     expect(await subnetKeys()).toEqual([]);
     const restored = Date.now();

@@ -223,7 +223,11 @@ class EtcdSubnetLease<C extends NetworkConfig<BackendSelection>, D> extends Peer
     this.scheduleRenewal();
     const options = this.parts.options;
     this.lifecycle.every(options.relistIntervalMs ?? 5 * 60_000, () => void this.relistQuietly('periodic relist'));
-    this.lifecycle.every(options.probeIntervalMs ?? 5_000, () => void this.probe());
+    // Every 10 s, as the API server in Kubernetes mode: each probe is a gRPC call costing about
+    // 4 ms of CPU here, so at 5 s the probe alone was half the idle budget (docs/benchmarks.md).
+    // Readiness allows 20 s without an answer either way, and a reset is also caught by the
+    // relist after the watch reconnects.
+    this.lifecycle.every(options.probeIntervalMs ?? 10_000, () => void this.probe());
   }
 
   private async probe(): Promise<void> {
