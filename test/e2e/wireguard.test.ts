@@ -88,7 +88,10 @@ describeAsRoot('wireguard backend across 3 hosts (userspace wireguard-go)', () =
     capture.kill('SIGINT');
     await new Promise((resolve) => capture.once('close', resolve));
     const captured = lines.split('\n').filter((l) => l.trim() !== '');
-    expect(captured.filter((l) => l.includes('.51820') && l.includes('UDP')).length).toBeGreaterThanOrEqual(40);
+    // 20 pings each way cross the underlay 40 times. A capture on a loaded host can lose a
+    // packet ("dropped by kernel"), so 36 is asked for: enough to show the pings were seen, as
+    // UDP; the property under test is the line below, no plain ICMP.
+    expect(captured.filter((l) => l.includes('.51820') && l.includes('UDP')).length).toBeGreaterThanOrEqual(36);
     expect(captured.filter((l) => /ICMP/.test(l) && pods.some((p) => l.includes(p.ip)))).toEqual([]);
   });
 
