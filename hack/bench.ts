@@ -676,7 +676,7 @@ function report(startedAt: Date, seconds: number): string {
     '',
     `- date: ${startedAt.toISOString()}`,
     `- machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${run('uname', ['-r']).trim()}, Node.js ${process.version}`,
-    `- command: \`npm run bench${smoke ? ' -- --smoke' : ''}\` (as root), ${runs} run(s) per figure, took ${seconds.toFixed(0)} s`,
+    `- command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (as root), ${runs} run(s) per figure, took ${seconds.toFixed(0)} s`,
     '',
     '| scenario | metric | min | median | max | unit | target |',
     '| --- | --- | --- | --- | --- | --- | --- |',
