@@ -18,7 +18,7 @@ import { type TrafficRules, startTrafficRules } from './trafficRules.js';
 import { startHealthServer } from './healthServer.js';
 import { AgentMetrics } from './metrics.js';
 import { assessReadiness } from './readiness.js';
-import { type Plane, buildPlanes, countIpv6Peers } from './planes.js';
+import { type Plane, buildPlanes, countPeers, hasIpv6Lease } from './planes.js';
 import { LEASES_CHANGED, type ReconcileResult, type Reconciler, programmedKernel } from './reconciler.js';
 import { type SubnetEnv, ensureSubnetEnv, readPreviousSubnets, writeSubnetEnv } from './subnetEnv.js';
 import { ExternalLinkGuard } from './externalLinkGuard.js';
@@ -303,7 +303,7 @@ function run(parts: AgentParts): RunningAgent & { readonly linkGuard: ExternalLi
   updateLeaseExpiry();
   const initialPeers = lease.peers();
   if (config.enableIPv4) metrics.peers.set({ backend: backend.type, family: 'ipv4' }, initialPeers.length);
-  if (config.ipv6) metrics.peers.set({ backend: backend.type, family: 'ipv6' }, countIpv6Peers(initialPeers));
+  if (config.ipv6) metrics.peers.set({ backend: backend.type, family: 'ipv6' }, countPeers(initialPeers, hasIpv6Lease));
   // After that the peer count comes from each pass, not from every change: counting rebuilds the
   // validated peer list, and a burst of 500 single writes at 10000 peers did that 500 times in a row.
   lease.on('change', () => {

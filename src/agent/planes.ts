@@ -78,7 +78,7 @@ export function buildPlanes(inputs: PlaneInputs): Plane[] {
           scope: { network: config.ipv6.network, extLink: link.name, useNexthops: false },
           plan: (peers) => ipv6.plan(ownIpv6Subnet(lease), peers),
           groupOf: ipv6.groupOf,
-          counts: (peer) => peer.ipv6 !== undefined,
+          counts: hasIpv6Lease,
           // No per-peer backoff here: PeerBackoff recognises a peer's failing batch lines by its
           // IPv4 addresses, and the IPv6 plane's lines carry none.
           admit: (peers) => peers,
@@ -153,14 +153,13 @@ function ownIpv6Subnet(lease: SubnetLease<PeerData>): Ipv6Subnet {
   return subnet;
 }
 
-function countPeers(peers: readonly PeerLease<PeerData>[], counts: (peer: PeerLease<PeerData>) => boolean): number {
+export function countPeers(peers: readonly PeerLease<PeerData>[], counts: (peer: PeerLease<PeerData>) => boolean): number {
   let count = 0;
   for (const peer of peers) if (counts(peer)) count++;
   return count;
 }
 
-export function countIpv6Peers(peers: readonly { readonly ipv6?: unknown }[]): number {
-  let count = 0;
-  for (const peer of peers) if (peer.ipv6) count++;
-  return count;
+/** The peers the IPv6 plane counts. */
+export function hasIpv6Lease(peer: PeerLease<PeerData>): boolean {
+  return peer.ipv6 !== undefined;
 }

@@ -1,4 +1,4 @@
-import { WEFT_ROUTE_PROTOCOL } from './kernelState.js';
+import { WEFT_ROUTE_PROTOCOL, withPrefixLength } from './kernelState.js';
 
 /**
  * One line of `ip monitor` / `bridge monitor fdb`, read as far as the reconciler needs to tell
@@ -26,11 +26,6 @@ const NEIGH = /^([0-9a-fA-F.:]+) dev (\S+)(?: lladdr (\S+))?/;
 const FDB = /^((?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}) dev (\S+)(?: dst (\S+))?/;
 const OWN_PROTOCOL = new RegExp(`\\bproto ${WEFT_ROUTE_PROTOCOL}\\b`);
 
-/** A route line is a host route when iproute2 prints its destination without a length. */
-function withLength(dst: string): string {
-  return dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`;
-}
-
 export function parseKernelEvent(line: string): KernelEvent {
   const deleted = DELETED.test(line);
   const text = deleted ? line.slice('Deleted '.length) : line;
@@ -50,7 +45,7 @@ export function parseKernelEvent(line: string): KernelEvent {
     return {
       kind: 'route',
       deleted,
-      dst: withLength(route[1]!),
+      dst: withPrefixLength(route[1]!),
       dev: route[4]!,
       ...(route[2] ? { nhid: Number(route[2]) } : {}),
       ...(route[3] ? { gateway: route[3] } : {}),

@@ -78,6 +78,11 @@ function hasFlag(flags: unknown, flag: string): boolean {
 // The table parsers below are plain loops building one literal per entry: each resync parses
 // 40000 entries at 10000 peers, and per-entry arrays and spreads were megabytes of garbage.
 
+/** A route destination with its length: iproute2 prints host routes without "/32" ("/128"). */
+export function withPrefixLength(dst: string): string {
+  return dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`;
+}
+
 /** `ip -j route show proto N`: iproute2 omits the protocol field when filtering on it. */
 export function parseRoutes(json: unknown): KernelRoute[] {
   const routes: KernelRoute[] = [];
@@ -86,9 +91,8 @@ export function parseRoutes(json: unknown): KernelRoute[] {
     const dev = str(r, 'dev');
     if (!dst || !dev) continue;
     const nhid = r['nhid'];
-    // iproute2 prints host routes without "/32" ("/128").
     routes.push({
-      dst: dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`,
+      dst: withPrefixLength(dst),
       dev,
       onlink: hasFlag(r['flags'], 'onlink'),
       gateway: str(r, 'gateway'),
