@@ -1,5 +1,5 @@
 import { type AgentNetworkConfig as NetworkConfig, type PeerData, parseNetworkConfig, peerDataDecoder } from '../../src/backend/registry.js';
-import { diffKernelState, type OwnershipScope } from '../../src/backend/diff.js';
+import { convergedState, diffKernelState, type OwnershipScope } from '../../src/backend/diff.js';
 import { nexthopIdFor } from '../../src/backend/desiredState.js';
 import { planIsEmpty } from '../../src/kernel/kernelPlan.js';
 import type { ExternalLink } from '../../src/net/externalInterface.js';
@@ -35,15 +35,7 @@ const scope: OwnershipScope = { network: cidr('10.5.0.0/16'), extLink: 'eth0', u
 
 /** The kernel after a plan has been applied in full: what a converged host looks like. */
 function converged(input: Parameters<typeof planKernelState>[0]): ActualState {
-  const desired = planKernelState(input);
-  const d = desired.device!;
-  return {
-    device: { name: d.name, kind: 'vxlan', vni: d.vni, local: d.local, port: d.port, link: d.link, learning: d.learning, gbp: d.gbp, mtu: d.mtu, mac: d.mac, up: true, addresses: [d.address] },
-    routes: desired.routes.map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, onlink: r.onlink })),
-    nexthops: [],
-    neighs: desired.neighs.map((n) => ({ ...n, permanent: true })),
-    fdb: desired.fdb.map((f) => ({ ...f, permanent: true })),
-  };
+  return convergedState(planKernelState(input), false);
 }
 
 const peers = [vxPeer(2, '192.168.1.11', '02:00:00:00:02:02'), vxPeer(3, '192.168.1.12', '02:00:00:00:03:03')];
