@@ -10,13 +10,14 @@
 //
 // Every figure is measured from outside the agent: time from spawning the process to the file
 // or kernel state appearing, RSS and CPU from /proc, throughput from iperf3.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
+import { streamLines } from '../src/kernel/exec.js';
 import { FakeKubeApi } from '../test/helpers/fakeKubeApi.js';
 import { type Host, NetnsCluster, inNs, run } from '../test/helpers/netnsCluster.js';
 import { heartbeat, realisticNodeFields } from '../test/helpers/realisticNode.js';
@@ -170,23 +171,20 @@ function peerRouteCount(agentPid: number): number {
  * competed with the agent for the CPU and added to what it measured).
  */
 async function watchRouteAdded(ns: string, dst: string, timeoutMs = 10_000): Promise<{ added: Promise<number>; stop: () => void }> {
-  const monitor = spawn('ip', ['-n', ns, 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let partial = '';
+  let resolveAdded: (at: number) => void = () => undefined;
+  const monitor = streamLines(['ip', '-n', ns, 'monitor', 'route'], (lines) => {
+    if (lines.some((line) => line.startsWith(`${dst} `))) resolveAdded(performance.now());
+  });
   let timer: NodeJS.Timeout | undefined;
   const added = new Promise<number>((resolve, reject) => {
+    resolveAdded = resolve;
     timer = setTimeout(() => reject(new Error(`no route to ${dst} within ${timeoutMs} ms`)), timeoutMs);
-    monitor.stdout.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split('\n');
-      partial = lines.pop() ?? '';
-      if (lines.some((line) => line.startsWith(`${dst} `))) resolve(performance.now());
-    });
-    monitor.on('exit', () => reject(new Error(`ip monitor for ${dst} exited`)));
+    void monitor.exited.then(() => reject(new Error(`ip monitor for ${dst} exited`)));
   }).finally(() => clearTimeout(timer));
   added.catch(() => undefined);
-  await new Promise((resolve) => monitor.once('spawn', resolve));
-  // Give the monitor time to subscribe before anything it must see can happen.
+  // Give the monitor time to start and subscribe before anything it must see can happen.
   await sleep(50);
-  return { added, stop: () => monitor.kill() };
+  return { added, stop: monitor.kill };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number, pollMs = 5): Promise<number> {
