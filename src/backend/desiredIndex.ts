@@ -36,6 +36,10 @@ function peerOrder(a: Peer, b: Peer): number {
  * from someone else's change.
  */
 export class DesiredIndex {
+  /**
+   * The peers as last planned. Not PeerSet's view: by the time update() runs, that already holds
+   * the changed leases, and the entries to take out are those of the old ones.
+   */
   private readonly peers = new Map<string, Peer>();
   /** The keys in each group: one key, kept as itself, for nearly every group. */
   private readonly groups = new Map<string, string | Set<string>>();
