@@ -2,7 +2,7 @@ import type { Logger } from 'winston';
 import { isPlainObject } from '../util/jsonFields.js';
 import { type Ipv4Subnet, formatSubnet, parseIpv4Cidr, subnetContainsSubnet } from '../net/ipv4.js';
 import { runCommand, runJson } from './exec.js';
-import { WEFT_ROUTE_PROTOCOL } from './kernelState.js';
+import { WEFT_ROUTE_PROTOCOL, withPrefixLength } from './kernelState.js';
 import { PeriodicSync } from './periodicSync.js';
 
 /**
@@ -28,7 +28,7 @@ export function planBlackholeRoutes(present: readonly string[], subnet: Ipv4Subn
 /** Destinations of the blackhole routes with weft's protocol number, from `ip -j route show type blackhole proto 87`. */
 export function parseBlackholeRoutes(json: unknown): string[] {
   if (!Array.isArray(json)) return [];
-  return json.flatMap((r) => (isPlainObject(r) && typeof r['dst'] === 'string' ? [r['dst'].includes('/') ? r['dst'] : `${r['dst']}/32`] : []));
+  return json.flatMap((r) => (isPlainObject(r) && typeof r['dst'] === 'string' ? [withPrefixLength(r['dst'])] : []));
 }
 
 export interface BlackholeRouteKeeperOptions {
